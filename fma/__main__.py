@@ -1,0 +1,5 @@
+import sys
+
+from fma.cli import main
+
+sys.exit(main())
