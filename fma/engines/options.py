@@ -136,6 +136,10 @@ def parse_options(options: str | Sequence[str]) -> VllmOptions:
         raise OptionsError(f"no model in vLLM options {' '.join(argv)!r}: give --model NAME or a positional model")
     if ns.tensor_parallel_size < 1:
         raise OptionsError(f"--tensor-parallel-size must be >= 1, got {ns.tensor_parallel_size}")
+    if model_tag is not None:
+        # `python -m vllm.entrypoints.openai.api_server` ignores a positional model (only
+        # `vllm serve` reads it) and would serve its default model: pass it as --model.
+        argv = ["--model", model_tag, *argv[1:]] if ns.model is None else argv[1:]
     return VllmOptions(
         argv=tuple(argv),
         model=model,
