@@ -124,3 +124,44 @@ class LocalLedger:
         for g in gpus:
             self.mem.capacity.setdefault(g, self.default_capacity)
         yield self.mem
+
+
+class InstanceMemory:
+    """One server's GPU memory through its life: what the simulator claims and frees.
+
+    ``start`` claims ``claim_bytes`` on each GPU; ``sleep`` frees it all; ``wake(tag)``
+    claims the weights part (``weights``) or the rest (``kv_cache``); ``stop`` frees all.
+    Every claim is all-or-nothing and raises :class:`OutOfMemory` when it does not fit.
+    """
+
+    def __init__(self, ledger: "FileLedger | LocalLedger", owner: str, gpus: Sequence[str],
+                 claim_bytes: int, weights_per_gpu: int) -> None:
+        self.ledger, self.owner, self.gpus = ledger, owner, list(gpus)
+        self.claim_bytes, self.weights_per_gpu = claim_bytes, min(weights_per_gpu, claim_bytes)
+
+    def part_bytes(self, tag: str) -> int:
+        return self.weights_per_gpu if tag == "weights" else self.claim_bytes - self.weights_per_gpu
+
+    def _claim(self, nbytes: int) -> None:
+        with self.ledger.open(self.gpus) as mem:
+            mem.claim(self.owner, self.gpus, nbytes)
+
+    def _release(self) -> None:
+        with self.ledger.open(self.gpus) as mem:
+            mem.release(self.owner)
+
+    def start(self) -> None:
+        self._claim(self.claim_bytes)
+
+    def sleep(self) -> None:
+        self._release()
+
+    def wake(self, tag: str) -> None:
+        self._claim(self.part_bytes(tag))
+
+    def stop(self) -> None:
+        self._release()
+
+    def held_per_gpu(self) -> int:
+        with self.ledger.open(self.gpus) as mem:
+            return mem.claims.get(self.owner, {}).get(self.gpus[0], 0) if self.gpus else 0

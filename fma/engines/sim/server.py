@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 from aiohttp import web
 
-from fma.engines.sim.ledger import FileLedger, LocalLedger, OutOfMemory
+from fma.engines.sim.ledger import FileLedger, InstanceMemory, LocalLedger, OutOfMemory
 from fma.engines.sim.model import SimParams
 
 log = logging.getLogger("fma.sim_vllm")
@@ -76,6 +76,8 @@ class SimServer:
         self.owner = f"{os.getpid()}:{cfg.port}"
         self.ledger = cfg.ledger or LocalLedger(self.p.gpu_memory_bytes)
         self.gpus = list(cfg.gpus[: self.p.tensor_parallel_size])
+        self.memory = InstanceMemory(self.ledger, self.owner, self.gpus, self.p.gpu_claim_bytes,
+                                     self.p.weights_per_gpu)
         self.sleeping = False
         self.level = 0
         self.awake_tags: set[str] = {"weights", "kv_cache"}
@@ -88,17 +90,9 @@ class SimServer:
         self.started = time.time()
 
     # -- memory -----------------------------------------------------------------------------
-    def claim(self, nbytes: int) -> None:
-        with self.ledger.open(self.gpus) as mem:
-            mem.claim(self.owner, self.gpus, nbytes)
-
-    def release(self) -> None:
-        with self.ledger.open(self.gpus) as mem:
-            mem.release(self.owner)
-
     def gpu_bytes(self) -> int:
-        with self.ledger.open(self.gpus) as mem:
-            return mem.held(self.owner)
+        """Bytes this server holds on each of its GPUs."""
+        return self.memory.held_per_gpu()
 
     async def pause(self, modelled_s: float) -> None:
         if modelled_s > 0:
@@ -126,7 +120,7 @@ class SimServer:
                 self.awake.clear()
                 if level > 0:
                     await self.pause(self.p.sleep_s(level))
-                    self.release()
+                    self.memory.sleep()
                     self.awake_tags = set()
                 self.sleeping, self.level = True, level
                 log.info("sim %s: asleep (level %d)", self.cfg.model, level)
@@ -145,9 +139,8 @@ class SimServer:
             for tag in ("weights", "kv_cache"):  # weights first, as vLLM does
                 if tag not in wanted or tag in self.awake_tags or self.level == 0:
                     continue
-                nbytes = self.p.weights_per_gpu if tag == "weights" else self.p.gpu_claim_bytes - self.p.weights_per_gpu
                 try:
-                    self.claim(nbytes)
+                    self.memory.wake(tag)
                 except OutOfMemory as exc:
                     return self._oom(exc)
                 await self.pause(self.p.wake_s(self.level) if tag == "weights" else self.p.release_s)
@@ -284,7 +277,7 @@ async def serve(cfg: SimConfig, stop: asyncio.Event | None = None, ready: Any = 
             os._exit(1)
         loop.call_later(p.wall(cfg.faults.crash_after_s), crash)
     try:
-        server.claim(p.gpu_claim_bytes)
+        server.memory.start()
     except OutOfMemory as exc:
         log.error("%s", startup_error(exc, p))
         return 1
@@ -304,7 +297,7 @@ async def serve(cfg: SimConfig, stop: asyncio.Event | None = None, ready: Any = 
         finally:
             await runner.cleanup()
     finally:
-        server.release()
+        server.memory.stop()
     return 0
 
 
