@@ -118,6 +118,9 @@ def _render_with_sdk(chart: Path, values: dict[str, Any], release: str, namespac
 
     try:
         helm.validate_release_name(release)
+    except helm.HelmError as exc:
+        raise RenderError(f"release name {release!r}: {exc}") from exc
+    try:
         with helm.Chart.load(chart) as c:
             rendered = c.render(values, name=release, namespace=namespace, is_install=True)
             crds = c.crds if include_crds else []
