@@ -98,3 +98,36 @@ def test_help_explains_the_kubectl_pipeline(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["install", "--help"])
     assert "kubectl apply -f -" in capsys.readouterr().out
+
+
+def test_without_the_sdk_or_helm_binary_the_error_says_what_to_install(monkeypatch) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "helm_python", None)  # import now fails
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(RenderError, match="helm-python-sdk.*helm"):
+        render({})
+
+
+def test_without_the_sdk_set_expressions_still_parse(monkeypatch) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "helm_python", None)
+    assert collect_values(sets=["a.b=1,c=x"], set_strings=["d=2"]) == {"a": {"b": 1}, "c": "x", "d": "2"}
+    with pytest.raises(RenderError, match="KEY=VALUE"):
+        collect_values(sets=["nonsense"])
+
+
+def test_without_the_sdk_the_helm_binary_renders(monkeypatch, tmp_path: Path) -> None:
+    import json
+    import sys
+
+    fake = tmp_path / "helm"
+    fake.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"open({str(tmp_path / 'argv.json')!r}, 'w').write(json.dumps([sys.argv[1:], json.load(sys.stdin)]))\n"
+        "print('apiVersion: v1\\nkind: ServiceAccount\\nmetadata: {name: x-fma-controllers}')\n")
+    fake.chmod(0o755)
+    monkeypatch.setitem(sys.modules, "helm_python", None)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    objs = render({"logLevel": "DEBUG"}, release="x", namespace="ns")
+    assert [o["kind"] for o in objs] == ["ServiceAccount"]
+    argv, values = json.loads((tmp_path / "argv.json").read_text())
+    assert argv[:2] == ["template", "x"] and "--include-crds" in argv and argv[argv.index("--namespace") + 1] == "ns"
+    assert values == {"logLevel": "DEBUG"}
