@@ -337,3 +337,25 @@ def test_rendered_install_starts_with_the_crds(default_objs) -> None:
     assert len(crds) == len(repo_crds)
     assert [o["kind"] for o in default_objs[: len(crds)]] == ["CustomResourceDefinition"] * len(crds)
     assert {c["spec"]["group"] for c in crds} == {"fma.llm-d.ai"}
+
+
+# ---- the rendered commands are ones the fma CLI accepts ----
+
+@pytest.mark.parametrize("component,subcommand", [("dual-pods-controller", "controller"),
+                                                  ("launcher-populator", "populator")])
+@pytest.mark.parametrize("which", ["default_objs", "custom_objs"])
+def test_rendered_command_is_accepted_by_the_fma_cli(request, which: str, component: str, subcommand: str) -> None:
+    from fma.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    if subcommand not in sub.choices:
+        pytest.skip(f"`fma {subcommand}` is not implemented yet")
+    c = container(one(request.getfixturevalue(which), "Deployment", component))
+    args = [a for a in c["args"] if a != "--example-flag=1"]  # extraArgs are the user's business
+    assert c["command"] == ["fma"]
+    try:
+        parsed = parser.parse_args(args)
+    except SystemExit as exc:  # argparse already printed which flag it refused
+        pytest.fail(f"`fma {' '.join(args)}` is refused by the CLI (exit {exc.code})")
+    assert parsed.command == subcommand
