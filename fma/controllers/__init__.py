@@ -1,0 +1,1 @@
+"""Kubernetes controllers (dual-pods, launcher populator): pure decisions, actors, adapters."""
