@@ -229,3 +229,16 @@ def test_policies_deny_exactly_the_contracted_changes(policies, old_a, new_a, ol
     old, new = pod("p", old_l or None, old_a or None), pod("p", new_l or None, new_a or None)
     v = verdict(policies, old, new, user=CONTROLLER if by_controller else USER)
     assert v.allowed == (by_controller or not expected_denied(old_a, new_a, old_l, new_l)), v.messages
+
+
+@pytest.mark.parametrize("failure_policy,allowed", [("Fail", False), ("Ignore", True)])
+def test_evaluation_errors_follow_the_failure_policy(policies, failure_policy: str, allowed: bool) -> None:
+    broken = copy.deepcopy(policies)
+    for o in broken:
+        if o["kind"] == "ValidatingAdmissionPolicy":
+            o["spec"]["failurePolicy"] = failure_policy
+            o["spec"]["validations"][0]["expression"] = "object.metadata.noSuchField == 1"
+    v = verdict(broken, PLAIN, edit(PLAIN, labels={"x": "y"}))
+    assert v.allowed is allowed
+    if not allowed:
+        assert all("evaluation error" in m for m in v.messages)
