@@ -151,11 +151,11 @@ def decide_launcher(world: World, r: Mapping[str, Any], claims: Claims) -> Decis
             return bind(lp, "warm", f"launcher {P.name(lp)} has room ({len(insts)}/{cap}) and port {port} free")
     best: tuple[tuple, Mapping[str, Any], list[InstanceView]] | None = None
     for lp in ready:
-        insts = sorted(_live(world, lp).values(), key=lambda i: (i.last_used, i.id))
-        victims = [i for i in insts if i.port == port]
-        rest = [i for i in insts if i.port != port]
-        excess = _count(world, lp, claims) - len(victims) - cap + 1
-        victims += rest[: max(0, excess)]
+        if any(i.port == port for i in _live(world, lp).values()):
+            continue  # rule 6: a port clash sends the request elsewhere
+        insts = sorted(world.instances_of(lp).values(),
+                       key=lambda i: (i.status == "running", i.last_used, i.id))
+        victims = insts[: max(0, _count(world, lp, claims) - cap + 1)]
         score = (len(victims), max((i.last_used for i in victims), default=0.0), P.name(lp))
         if best is None or score < best[0]:
             best = (score, lp, victims)
@@ -187,7 +187,8 @@ def _live(world: World, lp: Mapping[str, Any]) -> dict[str, InstanceView]:
 
 
 def _count(world: World, lp: Mapping[str, Any], claims: Claims) -> int:
-    return len(_live(world, lp)) + claims.instances.get(P.name(lp), 0)
+    """Instance slots taken (a stopped instance holds its slot until it is deleted)."""
+    return len(world.instances_of(lp)) + claims.instances.get(P.name(lp), 0)
 
 
 def template_hash(lc: Mapping[str, Any]) -> str:
@@ -325,10 +326,10 @@ def launcher_decisions(world: World, node: str, claims: Claims) -> list[Decision
                 out.append(Decision(lname, "cleanup", "launcher being deleted and no live requester holds it",
                                     (E.PatchMeta(lname, remove_finalizers=(N.FIN_PROVIDER,)),), M))
             continue
-        if lname in claims.pods or not _serving_ready(lp):
+        if not _serving_ready(lp):
             continue
         url = launcher_url(world, lp)
-        if b is not None and owner is None:
+        if b is not None and owner is None and lname not in claims.pods:
             iid = P.annotations(lp).get(N.ANN_INSTANCE_ID, "")
             inst = world.instances_of(lp).get(iid)
             unbind = unbind_launcher(lp, world.now)
