@@ -203,6 +203,11 @@ class Lifecycle:
         target = cls._by_value.get(dst)
         if target is None or not any((r.dest or state) is target for r in rows):
             raise FoldError(f"{cls.name}: {event!r} from {src!r} cannot lead to {dst!r}")
+        # The live machine takes the first row whose guard holds; so must the fold, or a
+        # record such as swap_failed swapping->sleeping during a sleep would be accepted.
+        picked = next((r for r in rows if r.guard is None or cls.guards[r.guard](ctx, data)), None)
+        if picked is None or (picked.dest or state) is not target:
+            raise FoldError(f"{cls.name}: {event!r} from {src!r} cannot lead to {dst!r} with context {dict(ctx)!r}")
         return target, cls.evolve(ctx, event, data)
 
     @classmethod
