@@ -150,22 +150,59 @@ class Supervisor:
         """Stop every live process (in parallel), then the spawner thread."""
         self._closed = True
         procs = self.live()
+        trees = {p.pid: descendants(p.pid) for p in procs}
         for p in procs:
             p.stopping = True
-            _signal_group(p.pid, signal.SIGTERM)
+            _signal_tree(p.pid, trees[p.pid], signal.SIGTERM)
         deadline = time.monotonic() + grace
         for p in procs:
             try:
                 p.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 log.warning("%s (pid %d) ignored SIGTERM for %.1fs; killing it", p.key, p.pid, grace)
-            _signal_group(p.pid, signal.SIGKILL)
+            _signal_tree(p.pid, trees[p.pid] + descendants(p.pid), signal.SIGKILL)
             try:
                 p.popen.wait(timeout=5)
             except subprocess.TimeoutExpired:  # pragma: no cover - unkillable
                 log.error("%s (pid %d) survived SIGKILL", p.key, p.pid)
         self._jobs.put(None)
         _LIVE.discard(self)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (Linux /proc), also those in other sessions."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # pragma: no cover - not Linux
+        return []
+    for e in entries:
+        if not e.isdigit():
+            continue
+        try:
+            with open(f"/proc/{e}/stat", "rb") as fh:
+                stat = fh.read().decode(errors="replace")
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(e))
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def _signal_tree(pid: int, tree: list[int], sig: int) -> None:
+    """Signal the process group of ``pid`` and every process of ``tree`` (and its group)."""
+    _signal_group(pid, sig)
+    for p in tree:
+        try:
+            os.kill(p, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -176,13 +213,15 @@ def _signal_group(pid: int, sig: int) -> None:
 
 
 def stop_proc(proc: Proc, grace: float) -> int | None:
+    """SIGTERM the process, its group and all its descendants; SIGKILL what is left after ``grace``."""
     proc.stopping = True
-    _signal_group(proc.pid, signal.SIGTERM)
+    tree = descendants(proc.pid)
+    _signal_tree(proc.pid, tree, signal.SIGTERM)
     try:
         proc.popen.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         log.info("%s (pid %d) still running %.1fs after SIGTERM; SIGKILL", proc.key, proc.pid, grace)
-    _signal_group(proc.pid, signal.SIGKILL)
+    _signal_tree(proc.pid, tree + descendants(proc.pid), signal.SIGKILL)
     try:
         return proc.popen.wait(timeout=5)
     except subprocess.TimeoutExpired:  # pragma: no cover

@@ -1,0 +1,151 @@
+"""What ``fma local`` watches: requesters' times to Ready and how each was started.
+
+The observer is fed every pod event and works out, for each requester, the start kind
+from the objects alone (not from the controller's word):
+
+* direct mode — the provider (the requester's ``dual`` label) existed before the
+  requester was created: **hot** (a sleeper was woken); made for it: **cold**;
+* launcher mode — the launcher pod was made for this requester: **cold**; the launcher
+  already ran and had held this instance id before: **hot**; otherwise **warm**.
+
+It also counts sleeps (a provider or launcher instance labelled ``sleeping=true``) and
+keeps a short list of recent happenings for the live view.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+PREFIX = "dual-pods.llm-d.ai/"
+LBL_DUAL = PREFIX + "dual"
+LBL_INSTANCE = PREFIX + "instance"
+LBL_SLEEPING = PREFIX + "sleeping"
+ANN_REQUESTER = PREFIX + "requester"
+ANN_STATUS = PREFIX + "status"
+ROLE = "fma.llm-d.ai/local-role"
+
+
+@dataclass
+class Requester:
+    name: str
+    mode: str
+    model: str
+    gpus: int
+    created: float
+    expect: str = ""
+    uid: str = ""
+    ready_at: float | None = None
+    deleted_at: float | None = None
+    gone_at: float | None = None
+    node: str = ""
+    provider: str = ""
+    instance: str = ""
+    start: str = ""
+    status_note: str = ""
+
+    @property
+    def ready_seconds(self) -> float | None:
+        return None if self.ready_at is None else self.ready_at - self.created
+
+
+def is_ready(pod: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+@dataclass
+class Observer:
+    clock: Callable[[], float] = time.monotonic
+    pods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    first_seen: dict[str, float] = field(default_factory=dict)
+    requesters: dict[str, Requester] = field(default_factory=dict)
+    seen_instances: set[tuple[str, str]] = field(default_factory=set)
+    sleeping: dict[str, bool] = field(default_factory=dict)
+    sleeps: int = 0
+    recent: deque = field(default_factory=lambda: deque(maxlen=12))
+    on_note: Callable[[str], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.cond = threading.Condition()
+
+    def note(self, text: str) -> None:
+        self.recent.append((time.strftime("%H:%M:%S"), text))
+        if self.on_note is not None:
+            self.on_note(text)
+
+    def expect_requester(self, r: Requester) -> None:
+        with self.cond:
+            self.requesters[r.name] = r
+
+    def on_pod(self, typ: str, pod: dict[str, Any]) -> None:
+        with self.cond:
+            self._on_pod(typ, pod)
+            self.cond.notify_all()
+
+    def _on_pod(self, typ: str, pod: dict[str, Any]) -> None:
+        meta = pod.get("metadata") or {}
+        name = str(meta.get("name"))
+        now = self.clock()
+        if typ == "DELETED":
+            self.pods.pop(name, None)
+            self.first_seen.pop(name, None)
+            r = self.requesters.get(name)
+            if r is not None and r.gone_at is None and (not r.uid or r.uid == meta.get("uid")):
+                r.gone_at = now
+                self.note(f"requester {name} gone")
+            return
+        self.pods[name] = pod
+        self.first_seen.setdefault(name, now)
+        labels = meta.get("labels") or {}
+        sleeping = labels.get(LBL_SLEEPING) == "true"
+        if sleeping and not self.sleeping.get(name):
+            self.sleeps += 1
+            self.note(f"{name} asleep")
+        self.sleeping[name] = sleeping
+        r = self.requesters.get(name)
+        if r is None:
+            return
+        r.uid = r.uid or str(meta.get("uid") or "")
+        r.node = (pod.get("spec") or {}).get("nodeName") or r.node
+        err = (meta.get("annotations") or {}).get(ANN_STATUS)
+        if err and err != r.status_note:
+            r.status_note = err
+            self.note(f"requester {name} status: {err}")
+        if r.ready_at is None and is_ready(pod):
+            r.ready_at = now
+            r.provider = labels.get(LBL_DUAL, "")
+            r.instance = labels.get(LBL_INSTANCE, "")
+            r.start = self._start_kind(r)
+            self.note(f"requester {name} Ready in {r.ready_seconds:.2f}s — {r.start} start"
+                      + (f" on {r.provider}" if r.provider else ""))
+
+    def _start_kind(self, r: Requester) -> str:
+        prov_seen = self.first_seen.get(r.provider)
+        if not r.provider or prov_seen is None:
+            return "unknown"
+        if r.mode == "direct":
+            return "hot" if prov_seen < r.created else "cold"
+        key = (r.provider, r.instance)
+        if prov_seen >= r.created:
+            kind = "cold"
+        elif key in self.seen_instances:
+            kind = "hot"
+        else:
+            kind = "warm"
+        self.seen_instances.add(key)
+        return kind
+
+    def wait(self, pred: Callable[[], bool], timeout: float) -> bool:
+        with self.cond:
+            return self.cond.wait_for(pred, timeout=timeout)
+
+    def counts(self) -> dict[str, int]:
+        out = {"hot": 0, "warm": 0, "cold": 0}
+        for r in self.requesters.values():
+            if r.start in out:
+                out[r.start] += 1
+        return out

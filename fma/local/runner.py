@@ -1,0 +1,171 @@
+"""The scenario engine: carries out a scenario's steps against a running LocalCluster and
+returns what happened (per requester: mode, start kind, time to Ready)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from fma.local import podspecs
+from fma.local.observe import Observer, Requester
+from fma.local.scenario import Scenario, Step
+
+log = logging.getLogger(__name__)
+
+
+class ScenarioFailed(RuntimeError):
+    """A step could not complete (timeout, API error); the message says which and why."""
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    engine: str
+    started: float
+    finished: float
+    requesters: list[Requester]
+    sleeps: int
+    errors: list[str] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)
+
+
+class ScenarioRunner:
+    def __init__(self, cluster: Any, scenario: Scenario, engine: str = "sim", time_scale: float | None = None,
+                 on_note: Callable[[str], None] | None = None) -> None:
+        self.cluster = cluster
+        self.sc = scenario
+        self.engine = engine
+        self.time_scale = time_scale if time_scale is not None else scenario.time_scale
+        self.ns = cluster.opts.namespace
+        self.obs = Observer(on_note=on_note)
+        self._stop = threading.Event()
+        self._watch: threading.Thread | None = None
+        self._iscs: set[str] = set()
+        self._touched: list[str] = []
+        self._launcher_config = False
+
+    # ---- observation
+    def start_watch(self) -> None:
+        self._watch = threading.Thread(target=self.cluster.kube.watch_pods, args=(self.obs.on_pod, self._stop),
+                                       kwargs={"namespace": self.ns}, name="scenario-watch", daemon=True)
+        self._watch.start()
+
+    def stop_watch(self) -> None:
+        self._stop.set()
+        if self._watch is not None:
+            self._watch.join(timeout=5)
+
+    # ---- running
+    def run(self) -> RunResult:
+        started = time.monotonic()
+        errors: list[str] = []
+        self.start_watch()
+        try:
+            for n, step in enumerate(self.sc.steps, 1):
+                try:
+                    self._do(step)
+                except ScenarioFailed as exc:
+                    errors.append(f"step {n} ({step.op} {step.name or step.until}): {exc}")
+                    self.obs.note(f"FAILED: {errors[-1]}")
+                    break
+        finally:
+            self.stop_watch()
+        reqs = list(self.obs.requesters.values())
+        mism = [f"{r.name}: expected {r.expect} start, saw {r.start or 'none'}" for r in reqs
+                if r.expect and r.start and r.start != r.expect]
+        return RunResult(self.sc.name, self.engine, started, time.monotonic(), reqs, self.obs.sleeps, errors, mism)
+
+    def _do(self, step: Step) -> None:
+        if step.op == "create":
+            self._create(step)
+        elif step.op == "delete":
+            r = self.obs.requesters.get(step.name)
+            if r is None:
+                raise ScenarioFailed(f"requester {step.name!r} was never created")
+            r.deleted_at = time.monotonic()
+            self.cluster.kube.delete_pod(self.ns, step.name)
+            self.obs.note(f"requester {step.name} deleted")
+            self._touched.append(step.name)
+        elif step.op == "wait":
+            self._wait(step)
+        elif step.op == "sleep":
+            self._stop.wait(step.seconds)
+        elif step.op == "fault":
+            self._kill(step.name)
+
+    def _ensure_launcher_config(self) -> None:
+        if self._launcher_config:
+            return
+        lc = podspecs.launcher_config(self.engine, self.cluster.opts.gpus_per_node, self.cluster.opts.gpu_memory,
+                                      self.time_scale)
+        self._create_custom("launcherconfigs", lc)
+        self._launcher_config = True
+
+    def _create_custom(self, plural: str, obj: dict[str, Any]) -> None:
+        from fma.kube.local_helpers import Conflict
+
+        try:
+            self.cluster.kube.create_custom(self.ns, plural, obj)
+        except Conflict:
+            pass
+        except Exception as exc:  # noqa: BLE001
+            raise ScenarioFailed(f"creating {plural} {obj['metadata']['name']}: {exc}") from exc
+
+    def _create(self, step: Step) -> None:
+        model = self.sc.model_of(step.model)
+        isc_name = ""
+        if step.mode == "launcher":
+            self._ensure_launcher_config()
+            isc_name = podspecs.isc_name(model, step.port)
+            if isc_name not in self._iscs:
+                self._create_custom("inferenceserverconfigs", podspecs.isc(model, step.port, self.engine, self.time_scale))
+                self._iscs.add(isc_name)
+        pod = podspecs.requester_pod(step.name, mode=step.mode, engine=self.engine, model=model, gpus=step.gpus,
+                                     port=step.port, time_scale=self.time_scale, isc=isc_name, scenario=self.sc.name)
+        r = Requester(step.name, step.mode, model, step.gpus, time.monotonic(), expect=step.expect)
+        self.obs.expect_requester(r)
+        try:
+            created = self.cluster.kube.create_pod(self.ns, pod)
+        except Exception as exc:  # noqa: BLE001
+            raise ScenarioFailed(f"creating requester {step.name}: {exc}") from exc
+        r.uid = str((created.get("metadata") or {}).get("uid") or "")
+        self.obs.note(f"requester {step.name} created ({step.mode}, {model}, {step.gpus} GPU)")
+        self._touched.append(step.name)
+
+    def _wait(self, step: Step) -> None:
+        names = list(step.names) or list(dict.fromkeys(self._touched))
+        self._touched = []
+        reqs = [self.obs.requesters[n] for n in names if n in self.obs.requesters]
+        if step.until == "ready":
+            pred = lambda: all(r.ready_at is not None for r in reqs)  # noqa: E731
+        else:
+            pred = lambda: all(r.gone_at is not None for r in reqs if r.deleted_at is not None)  # noqa: E731
+        if not self.obs.wait(lambda: pred() or self._stop.is_set(), step.timeout) or self._stop.is_set():
+            late = [r.name for r in reqs if (r.ready_at is None if step.until == "ready" else r.gone_at is None)]
+            notes = "; ".join(f"{r.name}: {r.status_note}" for r in reqs if r.status_note)
+            raise ScenarioFailed(f"timed out after {step.timeout:.0f}s waiting for {late} to be {step.until}"
+                                 + (f" (status: {notes})" if notes else "")
+                                 + f"; logs under {self.cluster.dir}")
+
+    def _kill(self, name: str) -> None:
+        kubelet = self.cluster.kubelet
+        run = kubelet.runs.get(f"{self.ns}/{name}") if kubelet else None
+        if run is None:
+            raise ScenarioFailed(f"fault: no running pod {name!r}")
+        for c in run.containers:
+            if c.proc is not None and c.proc.alive():
+                try:
+                    os.killpg(c.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self.obs.note(f"fault: killed the processes of pod {name}")
+
+    def abort(self) -> None:
+        self._stop.set()
+        with self.obs.cond:
+            self.obs.cond.notify_all()
