@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections import deque
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Iterator, Mapping
 
 from fma.events.record import Record
 
 Listener = Callable[[Record], None]
+_log = logging.getLogger(__name__)
 
 
 class Subscription:
@@ -32,15 +35,21 @@ class Subscription:
 class EventLog(ABC):
     """An append-only sequence of records; ``seq`` grows by one per record, from 1.
 
-    Appends are thread-safe. Listeners are called synchronously, in order, after the
-    record is stored, on the appending thread; a listener that raises is dropped from
-    nothing and affects no one else (its error is swallowed after logging).
+    Appends are thread-safe. Listeners are called after the record is stored, outside
+    the log's lock, and every listener sees records in ``seq`` order, even with several
+    appending threads. Normally that happens on the appending thread before ``append``
+    returns; if another thread (or a listener further up this thread's stack) is already
+    delivering, that deliverer hands this record on too, right after the earlier ones.
+    A listener sees only records appended after it subscribed. A listener that raises
+    stays subscribed and affects no one else (its error is logged).
     """
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._subs: list[Subscription] = []
         self._last_seq = 0
+        self._pending: deque[tuple[Record, list[Subscription]]] = deque()
+        self._delivering = False
 
     @property
     def last_seq(self) -> int:
@@ -70,15 +79,33 @@ class EventLog(ABC):
             )
             self._store(record)
             self._last_seq = record.seq
-            subs = list(self._subs)
-        for sub in subs:
-            try:
-                sub.listener(record)
-            except Exception:  # a broken listener must not break the writer
-                import logging
-
-                logging.getLogger(__name__).exception("event-log listener failed on seq %d", record.seq)
+            if not self._subs:
+                return record
+            self._pending.append((record, list(self._subs)))
+            if self._delivering:
+                return record
+            self._delivering = True
+        self._deliver()
         return record
+
+    def _deliver(self) -> None:
+        """Hand pending records to their listeners, oldest first, until none is left."""
+        try:
+            while True:
+                with self._lock:
+                    if not self._pending:
+                        self._delivering = False
+                        return
+                    record, subs = self._pending.popleft()
+                for sub in subs:
+                    try:
+                        sub.listener(record)
+                    except Exception:  # a broken listener must not break the writer
+                        _log.exception("event-log listener failed on seq %d", record.seq)
+        except BaseException:
+            with self._lock:
+                self._delivering = False
+            raise
 
     def subscribe(self, listener: Listener) -> Subscription:
         sub = Subscription(self, listener)
