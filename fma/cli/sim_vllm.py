@@ -71,6 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def build_config(args: argparse.Namespace) -> Any:
     """SimConfig from parsed arguments (raises OptionsError / SystemExit with a message)."""
+    import os
+
     from fma.engines.catalog import lookup
     from fma.engines.memory import DEFAULT_UNKNOWN_WEIGHT_BYTES
     from fma.engines.options import parse_options
@@ -96,7 +98,9 @@ def build_config(args: argparse.Namespace) -> Any:
     ledger = FileLedger(args.gpu_ledger, params.gpu_memory_bytes) if args.gpu_ledger else None
     return SimConfig(
         params=params, model=opts.model, served_names=opts.model_names, port=opts.port,
-        host=opts.host or "127.0.0.1", max_model_len=opts.max_model_len or 2048, gpus=gpus, ledger=ledger,
+        # FMA_POD_IP: the pod IP `fma local`'s kubelet gives a pod (launcher instances inherit it)
+        host=opts.host or os.environ.get("FMA_POD_IP") or "127.0.0.1",
+        max_model_len=opts.max_model_len or 2048, gpus=gpus, ledger=ledger,
         faults=Faults(fail_wake_oom=args.fail_wake_oom, crash_after_s=args.crash_after,
                       health_delay_s=args.health_delay),
         token_latency_s=args.token_latency_seconds,
