@@ -149,3 +149,26 @@ def test_container_without_command_is_reported_not_run(env: Env) -> None:
     st = wait_for(lambda: (env.pod("img")["status"].get("containerStatuses") or [{}])[0].get("state", {}).get("waiting"),
                   what="waiting state")
     assert st["reason"] == "CreateContainerConfigError" and "no command" in st["message"]
+
+
+def test_sim_vllm_and_requester_stub_pods_bind_their_pod_ips_and_turn_ready(env: Env) -> None:
+    from fma.local import podspecs
+
+    sim = podspecs.direct_patch("sim", "meta-llama/Llama-3.1-8B-Instruct", 8000, 1000)["spec"]["containers"][0]
+    sim["env"] = podspecs.POD_IP_ENV
+    env.kube.create_pod("default", {"metadata": {"name": "sim"}, "spec": {"containers": [sim]}})
+    env.kube.create_pod("default", {"metadata": {"name": "req"}, "spec": {"containers": [podspecs.requester_container(1)]}})
+    p = wait_for(lambda: (p := env.pod("sim")) and ready(p) and p, timeout=60, what="sim-vllm Ready")
+    assert p["status"]["podIP"].startswith("127.0.")
+    r = wait_for(lambda: (r := env.pod("req")) and r["status"].get("podIP") and r, timeout=30, what="requester running")
+    import json
+    import urllib.request
+    ip = r["status"]["podIP"]
+    def gpus() -> list | None:
+        try:
+            with urllib.request.urlopen(f"http://{ip}:8081/v1/dual-pods/accelerators", timeout=2) as resp:
+                return json.loads(resp.read())
+        except OSError:
+            return None
+    assert wait_for(gpus, timeout=30, what="requester SPI") == [r["metadata"]["annotations"]["local.fma.llm-d.ai/gpus"]]
+    assert not ready(env.pod("req"))  # not bound to a provider yet: /ready is 503
