@@ -10,7 +10,8 @@ from fma.events.fold import ActorState
 from fma.events.record import Record
 
 
-def states_json(states: Iterable[ActorState], out: TextIO = sys.stdout) -> None:
+def states_json(states: Iterable[ActorState], out: TextIO | None = None) -> None:
+    out = out or sys.stdout  # looked up per call: sys.stdout may be replaced (capture, redirect)
     for st in states:
         out.write(json.dumps(st.row(), sort_keys=True) + "\n")
 

@@ -13,11 +13,15 @@ pair from events alone, which is how an actor recovers after a crash.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, ClassVar, Iterable, Literal, Mapping
 
 from transitions import Machine, MachineError
+
+# ``transitions`` logs two INFO lines per state change; our own event records say it all.
+logging.getLogger("transitions").setLevel(logging.WARNING)
 
 Kind = Literal["command", "observation"]
 Guard = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
