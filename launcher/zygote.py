@@ -162,7 +162,7 @@ def recv_frame(sock: socket.socket) -> dict[str, Any] | None:
 send_frame = _send
 
 
-def _child(sock: socket.socket, wake_w: int, runner: Runner, req: dict[str, Any]) -> None:
+def _child(sock: socket.socket, wake_w: int, runner: Runner, req: dict[str, Any], started_w: int) -> None:
     """In the forked child: become the instance process. Never returns."""
     code = 1
     try:
@@ -179,6 +179,8 @@ def _child(sock: socket.socket, wake_w: int, runner: Runner, req: dict[str, Any]
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
+        os.write(started_w, b"1")  # own group and log in place: the launcher may now signal it
+        os.close(started_w)
         os.environ.clear()
         os.environ.update({str(k): str(v) for k, v in req.get("env", {}).items()})
         if req.get("cwd"):
@@ -259,9 +261,30 @@ def _handle(sock: socket.socket, wake_w: int, runner: Runner, req: dict[str, Any
             for key in ("argv", "log"):
                 if key not in req:
                     raise ValueError(f"spawn request lacks {key!r}")
+            started_r, started_w = os.pipe()
             pid = os.fork()
             if pid == 0:
-                _child(sock, wake_w, runner, req)
+                os.close(started_r)
+                _child(sock, wake_w, runner, req, started_w)
+            os.close(started_w)
+            try:
+                # Reply only once the child leads its own process group, so that a stop
+                # sent right after the spawn reaches it (EOF = it died before that).
+                import select
+
+                ready, _, _ = select.select([started_r], [], [], 10.0)
+                ok = bool(ready) and os.read(started_r, 1) == b"1"
+            finally:
+                os.close(started_r)
+            if not ok:
+                log_tail = ""
+                try:
+                    with open(req["log"], "rb") as fh:
+                        log_tail = fh.read()[-500:].decode(errors="replace")
+                except OSError:
+                    pass
+                _send(sock, {"re": rid, "ok": False, "error": f"child {pid} failed to set up: {log_tail}"})
+                return
             _send(sock, {"re": rid, "ok": True, "pid": pid})
         elif op == "validate":
             if runner.validator is not None:
