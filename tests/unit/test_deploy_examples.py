@@ -114,7 +114,8 @@ def test_direct_mode_requester_patches_its_inference_server_into_vllm(rel: str) 
     assert P + "inference-server-config" not in ann, "server-patch and ISC are exclusive"
     assert ann[P + "admin-port"] == "8081"
     (req,) = tpl["spec"]["containers"]
-    assert req["name"] == "inference-server" and req["args"] == ["requester"]
+    assert req["name"] == "inference-server"
+    assert req["command"] == ["fma"] and req["args"] == ["requester"]
     assert req["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert req["readinessProbe"]["httpGet"] == {"path": "/ready", "port": 8080}
     provider = apply_server_patch(tpl)
@@ -172,7 +173,7 @@ def test_launcher_config_allows_two_instances_in_an_inference_server_container(l
     assert lc["spec"]["maxInstances"] == 2
     (c,) = lc["spec"]["podTemplate"]["spec"]["containers"]
     assert c["name"] == "inference-server"
-    assert c["args"][0] == "launcher" and "--port=8001" in c["args"]
+    assert c["command"] == ["fma"] and c["args"][0] == "launcher" and "--port=8001" in c["args"]
 
 
 def test_population_policy_asks_for_the_launcher_config(launcher_mode) -> None:
