@@ -188,3 +188,30 @@ def test_launcher_mode_requester_names_an_existing_isc(launcher_mode) -> None:
     ann = rs["spec"]["template"]["metadata"]["annotations"]
     assert P + "server-patch" not in ann
     assert ann[P + "inference-server-config"] in {i["metadata"]["name"] for i in launcher_mode["InferenceServerConfig"]}
+
+
+# ---- the commands in the examples are ones the fma CLI accepts ----
+
+def _fma_containers() -> list[tuple[str, dict]]:
+    out = []
+    for path in manifest_files():
+        for doc in load(str(path.relative_to(EXAMPLES))):
+            spec = (doc.get("spec", {}).get("template") or doc.get("spec", {}).get("podTemplate") or {}).get("spec")
+            for c in (spec or {}).get("containers", []):
+                if c.get("command") == ["fma"]:
+                    out.append((f"{path.relative_to(EXAMPLES)}:{c['name']}", c))
+    return out
+
+
+@pytest.mark.parametrize("where,c", _fma_containers(), ids=[w for w, _ in _fma_containers()])
+def test_example_fma_commands_parse(where: str, c: dict) -> None:
+    from fma.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    if c["args"][0] not in sub.choices:
+        pytest.skip(f"`fma {c['args'][0]}` is not implemented yet")
+    try:
+        assert parser.parse_args(c["args"]).command == c["args"][0]
+    except SystemExit as exc:
+        pytest.fail(f"{where}: `fma {' '.join(c['args'])}` refused by the CLI (exit {exc.code})")

@@ -183,3 +183,18 @@ def test_the_checks_reject_a_bad_dockerfile(tmp_path: Path) -> None:
         test_no_download_is_piped_into_a_shell(bad)
     with pytest.raises((AssertionError, ValueError)):
         test_entrypoint_runs_the_fma_command(bad)
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=IDS)
+def test_image_default_command_parses_with_the_fma_cli(path: Path) -> None:
+    from fma.cli import build_parser
+
+    cmd = json.loads([i for i in final_stage(parse(path)) if i.op == "CMD"][-1].args)
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    if cmd[0] != "--help" and cmd[0] not in sub.choices:
+        pytest.skip(f"`fma {cmd[0]}` is not implemented yet")
+    try:
+        parser.parse_args(cmd)
+    except SystemExit as exc:
+        assert cmd == ["--help"] and exc.code == 0, f"{path}: CMD {cmd} refused by the CLI"
