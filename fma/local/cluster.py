@@ -145,8 +145,10 @@ class LocalCluster:
         self.scheduler.start()
         self.kubelet.start()
         if self.opts.controller:
-            self._start_system("controller", ["controller", "--kubeconfig", self.kubeconfig,
-                                              "--namespace", self.opts.namespace, *self.opts.controller_args])
+            self._start_system("controller", [
+                "controller", "--kubeconfig", self.kubeconfig, "--namespace", self.opts.namespace,
+                "--metrics-port", "0", "--event-log", os.path.join(self.dir, "controller-events.log"),
+                "--debug-socket", f"ipc://{os.path.join(self.dir, 'controller.sock')}", *self.opts.controller_args])
         if self.opts.populator:
             self._start_system("populator", ["populator", "--kubeconfig", self.kubeconfig,
                                              "--namespace", self.opts.namespace], optional=True)
