@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from fma.events.codec import FRAME_HEADER, MAX_RECORD_BYTES, decode_record, encode_record, frame
+from fma.events.codec import FRAME_HEADER, MAX_RECORD_BYTES, FrameEncoder, decode_record
 from fma.events.log import EventLog
 from fma.events.record import Record, RecordError
 
@@ -51,32 +51,37 @@ def _scan(path: Path, fh: BinaryIO, keep_records: bool) -> ScanResult:
     data = fh.read()
     records: list[Record] = []
     offsets: list[int] = []
-    pos = 0
+    keep = records.append if keep_records else None
+    mark = offsets.append
+    header = FRAME_HEADER.unpack_from
+    decode = decode_record
     hsize = FRAME_HEADER.size
     total = len(data)
-    prev_seq: int | None = None
+    pos = 0
+    expect = -1
     torn: TornTail | None = None
     while pos < total:
         if total - pos < hsize:
             torn = TornTail(pos, total - pos)
             break
-        (length,) = FRAME_HEADER.unpack_from(data, pos)
+        length = header(data, pos)[0]
         if length > MAX_RECORD_BYTES:
             raise CorruptLogError(path, pos, f"frame length {length} exceeds {MAX_RECORD_BYTES}")
-        if total - pos - hsize < length:
+        end = pos + hsize + length
+        if end > total:
             torn = TornTail(pos, total - pos)
             break
         try:
-            record = decode_record(data[pos + hsize : pos + hsize + length])
+            record = decode(data[pos + hsize : end])
         except RecordError as exc:
             raise CorruptLogError(path, pos, str(exc)) from None
-        if prev_seq is not None and record.seq != prev_seq + 1:
-            raise CorruptLogError(path, pos, f"seq {record.seq} does not follow {prev_seq}")
-        prev_seq = record.seq
-        offsets.append(pos)
-        if keep_records:
-            records.append(record)
-        pos += hsize + length
+        if record.seq != expect and expect >= 0:
+            raise CorruptLogError(path, pos, f"seq {record.seq} does not follow {expect - 1}")
+        expect = record.seq + 1
+        mark(pos)
+        if keep is not None:
+            keep(record)
+        pos = end
     if torn is not None:
         log.warning(
             "%s: torn last frame at byte offset %d (%d bytes) ignored; %d complete records kept",
@@ -95,10 +100,10 @@ def read_log_file(path: str | os.PathLike[str]) -> list[Record]:
 class FileLog(EventLog):
     """Append-only file log.
 
-    ``sync``: ``"flush"`` (default) hands every record to the OS before ``append``
-    returns — a process crash loses nothing; ``"fsync"`` also survives a machine crash;
-    ``"none"`` leaves batching to Python's buffer (benchmarks, bulk imports; call
-    :meth:`flush`).
+    ``sync``: ``"flush"`` (default) hands every record to the OS (one ``write(2)``) before
+    ``append`` returns — a process crash loses nothing; ``"fsync"`` also survives a
+    machine crash; ``"none"`` leaves batching to Python's buffer (benchmarks, bulk
+    imports; call :meth:`flush`). :meth:`append_many` writes a whole batch at once.
     """
 
     def __init__(self, path: str | os.PathLike[str], sync: str = "flush") -> None:
@@ -123,24 +128,54 @@ class FileLog(EventLog):
                 self._first_seq = first.seq
             self._last_seq = self._first_seq + len(scan.offsets) - 1
         self._size = scan.good_end
-        self._fh: BinaryIO = self.path.open("ab")
+        self._encoder = FrameEncoder()
+        self._frame = self._encoder.frame
+        # flush/fsync: unbuffered, one write(2) per append; none: Python's buffer batches.
+        self._fh: BinaryIO = self.path.open("ab", buffering=-1 if sync == "none" else 0)
 
     def _read_at(self, fh: BinaryIO, offset: int) -> Record:
         fh.seek(offset)
         (length,) = FRAME_HEADER.unpack(fh.read(FRAME_HEADER.size))
         return decode_record(fh.read(length))
 
+    def _write(self, blob: bytes) -> None:
+        """Write whole frames; with sync flush/fsync a failed write is cut back off the
+        file so that the next append still starts on a frame boundary."""
+        fh = self._fh
+        if self._sync == "none":
+            fh.write(blob)
+            return
+        try:
+            done = fh.write(blob)
+            while done < len(blob):  # a short write (rare on a regular file): finish it
+                done += fh.write(memoryview(blob)[done:])
+            if self._sync == "fsync":
+                os.fsync(fh.fileno())
+        except BaseException:
+            try:
+                os.ftruncate(fh.fileno(), self._size)
+            except OSError:
+                log.exception("%s: could not cut a failed append back to byte %d", self.path, self._size)
+            raise
+
     def _store(self, record: Record) -> None:
+        blob = self._frame(record)
+        self._write(blob)
         if not self._offsets:
             self._first_seq = record.seq
-        blob = frame(encode_record(record))
-        self._fh.write(blob)
-        if self._sync != "none":
-            self._fh.flush()
-            if self._sync == "fsync":
-                os.fsync(self._fh.fileno())
         self._offsets.append(self._size)
         self._size += len(blob)
+
+    def _store_many(self, records: list[Record]) -> None:
+        blobs = self._encoder.frames(records)  # raises before anything is written
+        self._write(b"".join(blobs))
+        if not self._offsets:
+            self._first_seq = records[0].seq
+        offsets, size = self._offsets, self._size
+        for blob in blobs:
+            offsets.append(size)
+            size += len(blob)
+        self._size = size
 
     def flush(self) -> None:
         with self._lock:

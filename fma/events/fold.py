@@ -36,31 +36,38 @@ def fold_log(
     ``strict`` an impossible event raises :class:`FoldError`; otherwise it is skipped.
     """
     registry = LIFECYCLES if lifecycles is None else lifecycles
-    live: dict[str, tuple[type[Lifecycle] | None, Enum | str, dict[str, Any], int, str]] = {}
+    # actor -> [lifecycle class or None, state, ctx, seq, machine]; updated in place.
+    live: dict[str, list[Any]] = {}
+    get = live.get
     for rec in records:
-        if until is not None and rec.seq > until:
+        seq, _ts, actor, machine, event, src, dst, data, _v = rec
+        if until is not None and seq > until:
             break
-        cur = live.get(rec.actor)
-        cls = registry.get(rec.machine)
+        cur = get(actor)
         if cur is None:
-            state: Enum | str = cls.initial if cls is not None else rec.src
-            ctx: dict[str, Any] = {}
+            cls = registry.get(machine)
+            cur = [cls, cls.initial if cls is not None else src, {}, 0, machine]
+            fresh = True
         else:
-            if cur[4] != rec.machine:
+            fresh = False
+            if cur[4] != machine:
                 if strict:
-                    raise FoldError(f"actor {rec.actor}: machine changed from {cur[4]} to {rec.machine} at seq {rec.seq}")
+                    raise FoldError(f"actor {actor}: machine changed from {cur[4]} to {machine} at seq {seq}")
                 continue
-            _, state, ctx, _, _ = cur
+            cls = cur[0]
         if cls is None:
-            state, ctx = rec.dst, {**ctx, **rec.data}
+            cur[1] = dst
+            cur[2] = {**cur[2], **data}
         else:
             try:
-                state, ctx = cls.apply(state, ctx, rec.event, rec.src, rec.dst, rec.data)  # type: ignore[arg-type]
+                cur[1], cur[2] = cls.apply(cur[1], cur[2], event, src, dst, data)
             except FoldError as exc:
                 if strict:
-                    raise FoldError(f"actor {rec.actor} seq {rec.seq}: {exc}") from None
+                    raise FoldError(f"actor {actor} seq {seq}: {exc}") from None
                 continue
-        live[rec.actor] = (cls, state, ctx, rec.seq, rec.machine)
+        cur[3] = seq
+        if fresh:
+            live[actor] = cur
     out: dict[str, ActorState] = {}
     for actor, (_, state, ctx, seq, machine) in live.items():
         value = state.value if isinstance(state, Enum) else state

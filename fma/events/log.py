@@ -7,12 +7,13 @@ import threading
 import time
 from collections import deque
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from fma.events.record import Record
+from fma.events.record import RECORD_VERSION, Record
 
 Listener = Callable[[Record], None]
 _log = logging.getLogger(__name__)
+_new_record = tuple.__new__  # Record is a named tuple; this skips its Python-level __new__
 
 
 class Subscription:
@@ -67,16 +68,8 @@ class EventLog(ABC):
     ) -> Record:
         """Store a new record, giving it the next ``seq``; returns it."""
         with self._lock:
-            record = Record(
-                seq=self._last_seq + 1,
-                ts=time.time() if ts is None else ts,
-                actor=actor,
-                machine=machine,
-                event=event,
-                src=src,
-                dst=dst,
-                data=dict(data or {}),
-            )
+            record = _new_record(Record, (self._last_seq + 1, time.time() if ts is None else ts,
+                                          actor, machine, event, src, dst, dict(data) if data else {}, RECORD_VERSION))
             self._store(record)
             self._last_seq = record.seq
             if not self._subs:
@@ -87,6 +80,42 @@ class EventLog(ABC):
             self._delivering = True
         self._deliver()
         return record
+
+    def append_many(self, entries: Iterable[Sequence[Any]]) -> list[Record]:
+        """Store several records at once, in order, with consecutive seqs; returns them.
+
+        Each entry is ``(actor, machine, event, src, dst[, data[, ts]])``. All entries are
+        validated and encoded before any is stored; a backend may write them in one go
+        (the file log does: one write, one flush), so this is the fast path for bulk
+        appends. Listeners see each record as with :meth:`append`.
+        """
+        with self._lock:
+            now = time.time()
+            seq = self._last_seq
+            records: list[Record] = []
+            for entry in entries:
+                n = len(entry)
+                if not 5 <= n <= 7:
+                    raise ValueError(f"append_many entry must be (actor, machine, event, src, dst[, data[, ts]]), "
+                                     f"got {n} items: {entry!r}")
+                seq += 1
+                data = entry[5] if n > 5 else None
+                ts = entry[6] if n > 6 and entry[6] is not None else now
+                records.append(Record(seq, ts, entry[0], entry[1], entry[2], entry[3], entry[4],
+                                      dict(data) if data else {}))
+            if not records:
+                return records
+            self._store_many(records)
+            self._last_seq = seq
+            if not self._subs:
+                return records
+            subs = list(self._subs)
+            self._pending.extend((r, subs) for r in records)
+            if self._delivering:
+                return records
+            self._delivering = True
+        self._deliver()
+        return records
 
     def _deliver(self) -> None:
         """Hand pending records to their listeners, oldest first, until none is left."""
@@ -132,6 +161,11 @@ class EventLog(ABC):
 
     @abstractmethod
     def _store(self, record: Record) -> None: ...
+
+    def _store_many(self, records: list[Record]) -> None:
+        """Store records in order; all or none where the backend can (default: one by one)."""
+        for record in records:
+            self._store(record)
 
     @abstractmethod
     def _iter_from(self, since: int) -> Iterator[Record]: ...

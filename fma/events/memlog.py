@@ -16,6 +16,9 @@ class MemoryLog(EventLog):
     def _store(self, record: Record) -> None:
         self._records.append(record)
 
+    def _store_many(self, records: list[Record]) -> None:
+        self._records.extend(records)
+
     def _iter_from(self, since: int) -> Iterator[Record]:
         with self._lock:
             snapshot = self._records[max(since, 0):]

@@ -102,6 +102,8 @@ class Lifecycle:
     guards: ClassVar[Mapping[str, Guard]] = {}
 
     _index: ClassVar[dict[tuple[str, Enum], tuple[Transition, ...]]]
+    _by_value: ClassVar[dict[Any, Enum]]
+    _fold_rows: ClassVar[dict[tuple[str, Any], tuple[tuple[Guard | None, Enum | None], ...]]]
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -114,6 +116,11 @@ class Lifecycle:
                     index.setdefault((row.trigger, src), []).append(row)
             cls._index = {k: tuple(v) for k, v in index.items()}
             cls._by_value = {s.value: s for s in cls.States}
+            # The fold's view of the same index: keyed by state value, guards resolved.
+            cls._fold_rows = {
+                (trig, src.value): tuple((cls.guards[r.guard] if r.guard else None, r.dest) for r in rows)
+                for (trig, src), rows in cls._index.items()
+            }
 
     def __init__(self, state: Enum | None = None, ctx: Mapping[str, Any] | None = None) -> None:
         self._model = _Model()
@@ -198,21 +205,24 @@ class Lifecycle:
     def apply(
         cls, state: Enum, ctx: Mapping[str, Any], event: str, src: str, dst: str, data: Mapping[str, Any]
     ) -> tuple[Enum, dict[str, Any]]:
-        """One fold step: check the event is one this lifecycle could emit, then apply it."""
-        if src != state.value:
-            raise FoldError(f"{cls.name}: event {event!r} starts from {src!r} but the state is {state.value!r}")
-        rows = cls._index.get((event, state))
-        if not rows:
+        """One fold step: check the event is one this lifecycle could emit, then apply it.
+
+        The live machine takes the first row whose guard holds; so does the fold, so a
+        record the machine could not have produced (e.g. ``swap_failed`` back to
+        ``sleeping`` during a sleep) is refused.
+        """
+        if src != state._value_:
+            raise FoldError(f"{cls.name}: event {event!r} starts from {src!r} but the state is {state._value_!r}")
+        rows = cls._fold_rows.get((event, src))
+        if rows is None:
             raise FoldError(f"{cls.name}: no transition {event!r} from {src!r}")
-        target = cls._by_value.get(dst)
-        if target is None or not any((r.dest or state) is target for r in rows):
-            raise FoldError(f"{cls.name}: {event!r} from {src!r} cannot lead to {dst!r}")
-        # The live machine takes the first row whose guard holds; so must the fold, or a
-        # record such as swap_failed swapping->sleeping during a sleep would be accepted.
-        picked = next((r for r in rows if r.guard is None or cls.guards[r.guard](ctx, data)), None)
-        if picked is None or (picked.dest or state) is not target:
-            raise FoldError(f"{cls.name}: {event!r} from {src!r} cannot lead to {dst!r} with context {dict(ctx)!r}")
-        return target, cls.evolve(ctx, event, data)
+        for guard, dest in rows:
+            if guard is None or guard(ctx, data):
+                target = state if dest is None else dest
+                if target._value_ != dst:
+                    break
+                return target, cls.evolve(ctx, event, data)
+        raise FoldError(f"{cls.name}: {event!r} from {src!r} cannot lead to {dst!r} with context {dict(ctx)!r}")
 
     @classmethod
     def restore(cls, state: Enum, ctx: Mapping[str, Any]) -> "Lifecycle":

@@ -195,3 +195,39 @@ def test_listener_that_appends_sees_every_record_in_seq_order(make_log: Factory)
     log.append("a", "m", "ping", "s", "s")
     assert first == second == [1, 2, 3, 4]
     assert [r.event for r in log.read()] == ["ping", "pong", "ping", "pong"]
+
+
+def test_append_many_gives_consecutive_seqs_and_returns_the_records(make_log: Factory) -> None:
+    log = make_log()
+    log.append("a", "m", "first", "s", "s")
+    got: list[int] = []
+    log.subscribe(lambda r: got.append(r.seq))
+    recs = log.append_many([
+        ("a", "m", "e1", "s", "d"),
+        ("b", "m", "e2", "s", "d", {"k": 1}),
+        ("c", "m", "e3", "s", "d", None, 5.5),
+    ])
+    assert [r.seq for r in recs] == [2, 3, 4] and got == [2, 3, 4]
+    assert (recs[0].data, recs[1].data, recs[2].ts) == ({}, {"k": 1}, 5.5)
+    assert list(log.read(since=1)) == recs
+    assert log.append("d", "m", "e4", "s", "d").seq == 5
+
+
+def test_append_many_with_a_bad_entry_stores_nothing(make_log: Factory) -> None:
+    log = make_log()
+    with pytest.raises(ValueError, match="append_many entry"):
+        log.append_many([("a", "m", "e", "s", "d"), ("too", "short")])
+    assert log.last_seq == 0 and list(log.read()) == []
+    assert log.append_many([]) == []
+
+
+def test_append_many_writes_the_same_file_as_append(tmp_path: Path) -> None:
+    one, many = FileLog(tmp_path / "one.log"), FileLog(tmp_path / "many.log")
+    rows = [(f"a{i}", "m", "e", "s", "d", {"i": i}, float(i)) for i in range(50)]
+    for row in rows:
+        one.append(*row[:6], ts=row[6])
+    many.append_many(rows[:20])
+    many.append_many(rows[20:])
+    one.close()
+    many.close()
+    assert (tmp_path / "one.log").read_bytes() == (tmp_path / "many.log").read_bytes()
