@@ -64,3 +64,21 @@ Security: binding TCP on a non-loopback address needs CURVE keys
 server_public_file)``, files made by :func:`make_keypair`); ipc and 127.0.0.1 need none.
 Frames over ``max_frame`` bytes (default 1 MiB) are refused with an error reply.
 """
+
+from fma.actors.messages import AskTimeout, RemoteError
+from fma.transport.codec import (
+    DEFAULT_MAX_FRAME, PROTOCOL_VERSION, Envelope, EnvelopeError, decode, encode,
+)
+from fma.transport.curve import CurveClient, CurveServer, make_keypair
+from fma.transport.client import PeerDown, RemoteHost, RemoteRef, connect
+from fma.transport.stream import EventStream
+from fma.transport.host import Host
+from fma.transport.debugsock import DebugServer, serve_debug_socket
+from fma.transport.debugclient import DebugClient, DebugError
+
+__all__ = [
+    "AskTimeout", "RemoteError", "DEFAULT_MAX_FRAME", "PROTOCOL_VERSION", "Envelope", "EnvelopeError",
+    "decode", "encode", "CurveClient", "CurveServer", "make_keypair", "PeerDown", "RemoteHost",
+    "RemoteRef", "connect", "EventStream", "Host", "DebugServer", "serve_debug_socket",
+    "DebugClient", "DebugError",
+]

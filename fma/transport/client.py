@@ -1,0 +1,287 @@
+"""``RemoteHost``: talk to another process's host — asks, tells, heartbeats, event streams."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+import zmq
+
+from fma.actors.messages import ActorError, AskTimeout, RemoteError
+from fma.events import Record
+from fma.transport.codec import DEFAULT_MAX_FRAME, Envelope, EnvelopeError, decode, encode
+from fma.transport.curve import CurveClient, apply_client
+from fma.transport.loop import IOLoop
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 5.0
+
+
+class PeerDown(ActorError):
+    """The remote host missed its heartbeats; asks fail until it answers again."""
+
+
+class _Pending:
+    __slots__ = ("event", "ok", "body")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.ok = False
+        self.body: Any = None
+
+    def set(self, ok: bool, body: Any) -> None:
+        self.ok, self.body = ok, body
+        self.event.set()
+
+
+class RemoteRef:
+    """A remote actor by path; looks like a pykka ref: ``ask(type, body, timeout=)``, ``tell``."""
+
+    def __init__(self, peer: "RemoteHost", path: str | None) -> None:
+        self.peer = peer
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"RemoteRef({self.peer.address} {self.path})"
+
+    def ask(self, type: str, body: Any = None, *, timeout: float = DEFAULT_TIMEOUT_S) -> Any:
+        return self.peer.ask(self.path, type, body, timeout=timeout)
+
+    def tell(self, type: str, body: Any = None) -> None:
+        self.peer.tell(self.path, type, body)
+
+    @property
+    def is_alive(self) -> bool:
+        return self.peer.up
+
+
+class RemoteHost:
+    """A connection to one :class:`~fma.transport.Host` (reconnects by itself).
+
+    ``on_down(address)`` / ``on_up(address)`` run on a callback thread when the peer misses
+    ``missed_beats`` heartbeats / answers again (``on_up`` also on first contact).
+    """
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        name: str | None = None,
+        heartbeat_s: float = 1.0,
+        missed_beats: int = 3,
+        curve: CurveClient | None = None,
+        max_frame: int = DEFAULT_MAX_FRAME,
+        on_up: Callable[[str], None] | None = None,
+        on_down: Callable[[str], None] | None = None,
+        ctx: zmq.Context | None = None,
+    ) -> None:
+        self.address = address
+        self.sender = name or f"client-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.heartbeat_s = heartbeat_s
+        self.missed_beats = missed_beats
+        self.max_frame = max_frame
+        self._curve = curve
+        self._on_up = on_up
+        self._on_down = on_down
+        self._ids = itertools.count(1)
+        self._pending: dict[Any, _Pending] = {}
+        self.state = "connecting"  # connecting | up | down
+        self._state_cond = threading.Condition()
+        self._last_heard = time.monotonic()
+        self._callbacks = ThreadPoolExecutor(1, thread_name_prefix="fma-client-cb")
+        self.loop = IOLoop(f"client-{self.sender}", ctx)
+        self.dealer = self.loop.socket(zmq.DEALER)
+        apply_client(self.dealer, curve)
+        self.dealer.setsockopt(zmq.RECONNECT_IVL, 50)
+        self.dealer.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        self.dealer.connect(address)
+        self.loop.add_reader(self.dealer, self._on_dealer)
+        self.loop.every(heartbeat_s, self._beat)
+        self._sub: zmq.Socket | None = None
+        self._streams: Any = None  # fma.transport.stream.StreamHub, made on first subscribe
+        self._closed = False
+        self.loop.start()
+        self.loop.call_soon(self._beat)
+
+    # --- requests ------------------------------------------------------------------------
+    def ref(self, path: str | None) -> RemoteRef:
+        return RemoteRef(self, path)
+
+    def ask(self, to: str | None, type: str, body: Any = None, *, timeout: float = DEFAULT_TIMEOUT_S) -> Any:
+        """Ask the actor at ``to`` (None: the host's default handler); the reply body.
+
+        Raises :class:`RemoteError` (``.code`` = remote error name), :class:`AskTimeout`,
+        or :class:`PeerDown`."""
+        if self._closed:
+            raise PeerDown(f"connection to {self.address} is closed")
+        if self.state == "down":
+            raise PeerDown(f"host {self.address} is down (missed {self.missed_beats} heartbeats)")
+        id_ = next(self._ids)
+        frame = encode(Envelope("ask", type, id_, self.sender, body, time.time() + timeout, to), self.max_frame)
+        pending = _Pending()
+        self._pending[id_] = pending
+        self.loop.call_soon(lambda: self.dealer.send(frame, zmq.NOBLOCK))
+        if not pending.event.wait(timeout):
+            self._pending.pop(id_, None)
+            raise AskTimeout(f"ask {type!r} to {to or self.address}: no reply in {timeout} s")
+        if pending.ok:
+            return pending.body
+        if isinstance(pending.body, PeerDown):
+            raise pending.body
+        body = pending.body if isinstance(pending.body, dict) else {"error": "BadReply", "message": repr(pending.body)}
+        raise RemoteError(str(body.get("error", "Error")), str(body.get("message", "")), body)
+
+    def tell(self, to: str | None, type: str, body: Any = None) -> None:
+        """Fire and forget (at most once: the host drops a duplicate id)."""
+        if self._closed:
+            raise PeerDown(f"connection to {self.address} is closed")
+        frame = encode(Envelope("tell", type, next(self._ids), self.sender, body, None, to), self.max_frame)
+        self.loop.call_soon(lambda: self._send_quiet(frame))
+
+    def send_raw(self, frame: bytes) -> None:
+        """Send bytes as they are (tests of the host's defences)."""
+        self.loop.call_soon(lambda: self._send_quiet(frame))
+
+    def _send_quiet(self, frame: bytes) -> None:
+        try:
+            self.dealer.send(frame, zmq.NOBLOCK)
+        except zmq.Again:
+            log.warning("client %s: send queue to %s is full; message dropped", self.sender, self.address)
+
+    def _on_dealer(self) -> None:
+        for _ in range(1000):
+            try:
+                frames = self.dealer.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._heard()
+            try:
+                env = decode(frames[-1], max(self.max_frame, 64 << 20))
+            except EnvelopeError as exc:
+                log.warning("client %s: bad frame from %s: %s", self.sender, self.address, exc)
+                continue
+            if env.type == "$ping" and env.kind == "reply" and isinstance(env.body, dict):
+                if self._streams is not None:
+                    self._streams.tick(env.body.get("last_seq", 0))
+            pending = self._pending.pop(env.id, None)
+            if pending is not None:
+                pending.set(env.kind == "reply", env.body)
+            elif env.kind == "error" and env.id is None:
+                log.warning("client %s: error from %s: %s", self.sender, self.address, env.body)
+
+    # --- liveness ------------------------------------------------------------------------
+    def _heard(self) -> None:
+        self._last_heard = time.monotonic()
+        if self.state != "up":
+            with self._state_cond:
+                self.state = "up"
+                self._state_cond.notify_all()
+            log.info("client %s: host %s is up", self.sender, self.address)
+            if self._on_up is not None:
+                self._callbacks.submit(self._on_up, self.address)
+            if self._streams is not None:
+                self._streams.peer_up()
+
+    def _beat(self) -> None:
+        if self.state != "down" and time.monotonic() - self._last_heard > self.heartbeat_s * self.missed_beats:
+            with self._state_cond:
+                self.state = "down"
+                self._state_cond.notify_all()
+            log.warning("client %s: host %s missed %d heartbeats: down", self.sender, self.address, self.missed_beats)
+            err = PeerDown(f"host {self.address} is down (missed {self.missed_beats} heartbeats)")
+            for id_ in list(self._pending):
+                p = self._pending.pop(id_, None)
+                if p is not None:
+                    p.set(False, err)
+            if self._on_down is not None:
+                self._callbacks.submit(self._on_down, self.address)
+        frame = encode(Envelope("ask", "$ping", f"hb-{next(self._ids)}", self.sender, None,
+                                time.time() + self.heartbeat_s * self.missed_beats))
+        self._send_quiet(frame)
+
+    @property
+    def up(self) -> bool:
+        return self.state == "up"
+
+    def wait_state(self, state: str, timeout: float) -> bool:
+        """Wait until the peer is ``"up"`` or ``"down"``; False on timeout."""
+        with self._state_cond:
+            return self._state_cond.wait_for(lambda: self.state == state, timeout)
+
+    def wait_up(self, timeout: float = DEFAULT_TIMEOUT_S) -> bool:
+        return self.wait_state("up", timeout)
+
+    # --- event streams -------------------------------------------------------------------
+    def subscribe(
+        self,
+        callback: Callable[[Record], None] | None = None,
+        *,
+        prefix: str = "",
+        machine: str | None = None,
+        state: str | None = None,
+        since: int | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> Any:
+        """A stream of the host's records (see :class:`fma.transport.stream.EventStream`)."""
+        from fma.transport.stream import StreamHub
+
+        if self._streams is None:
+            self._streams = StreamHub(self)
+        return self._streams.open(callback, prefix=prefix, machine=machine, state=state, since=since, timeout=timeout)
+
+    def _connect_sub(self, pub: str, on_frames: Callable[[list[bytes]], None]) -> None:
+        """On the loop: (re)connect the SUB socket to ``pub``."""
+        if self._sub is None:
+            self._sub = self.loop.socket(zmq.SUB)
+            apply_client(self._sub, self._curve)
+            self._sub.setsockopt(zmq.RCVHWM, 100_000)
+            self._sub.setsockopt(zmq.SUBSCRIBE, b"")
+            sub = self._sub
+
+            def read() -> None:
+                for _ in range(1000):
+                    try:
+                        frames = sub.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        return
+                    on_frames(frames)
+
+            self.loop.add_reader(self._sub, read)
+            self._sub_addr: str | None = None
+        if self._sub_addr != pub:
+            if self._sub_addr is not None:
+                self._sub.disconnect(self._sub_addr)
+            self._sub.connect(pub)
+            self._sub_addr = pub
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._streams is not None:
+            self._streams.close()
+        self.loop.stop()
+        self._callbacks.shutdown(wait=False)
+        for id_ in list(self._pending):
+            p = self._pending.pop(id_, None)
+            if p is not None:
+                p.set(False, PeerDown(f"connection to {self.address} closed"))
+
+    def __enter__(self) -> "RemoteHost":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(address: str, **kwargs: Any) -> RemoteHost:
+    """A :class:`RemoteHost` for ``address`` (same keyword arguments)."""
+    return RemoteHost(address, **kwargs)
