@@ -1,11 +1,11 @@
 """The launcher's ZMQ faces, through :mod:`fma.transport` (the only zmq importer).
 
-* the ask endpoint (``--zmq``): each ask's ``type`` is an operation of
-  :mod:`launcher.ops` and its body that operation's arguments; the launcher's records are
-  published as events on the same host, so readiness is pushed, never polled;
-* the debug socket (``--debug-socket``, CONTRACTS.md B3) over the node's event log.
-
-When :mod:`fma.transport` is not importable the faces are skipped with a log line.
+* the ask endpoint (``--zmq``): a :class:`fma.transport.Host` over the node's event log.
+  Each ask's ``type`` is an operation of :mod:`launcher.ops` and its body that
+  operation's arguments; it is answered whether addressed to ``launcher/<node>`` or sent
+  without a target. The host's PUB face publishes every record of the node's log, so
+  instance readiness reaches the controller as a pushed event, never by polling;
+* the debug socket (``--debug-socket``, CONTRACTS.md B3) over the same log.
 """
 
 from __future__ import annotations
@@ -18,34 +18,31 @@ from launcher.ops import dispatch
 log = logging.getLogger(__name__)
 
 
-class _Nothing:
-    def close(self) -> None:
-        pass
+class OperationFailed(ValueError):
+    """An operation the launcher refused; the message is the REST ``detail``."""
 
 
 def start_zmq(node: Any, addr: str) -> Any:
-    try:
-        from fma.transport import Host  # type: ignore[attr-defined]
-    except ImportError as exc:
-        log.error("launcher %s: ZMQ endpoint %s not started: %s", node.name, addr, exc)
-        return _Nothing()
-    host = Host(addr, name=f"launcher/{node.name}")
+    from fma.transport import Host
+
+    name = f"launcher/{node.name}"
+    host = Host(node.log, addr, name=name)
 
     def handle(msg_type: str, body: Any) -> Any:
         ok, reply = dispatch(node, msg_type, body)
         if not ok:
-            raise ValueError(reply.get("detail"))
+            raise OperationFailed(reply.get("detail"))
         return reply
 
-    host.serve(handle)
-    node.log.subscribe(lambda rec: host.publish(rec.to_dict()))
+    host.route(name, handle)
+    host.serve(default=handle)
+    log.info("launcher %s: ZMQ asks on %s, events on %s", node.name, host.address, host.pub_address)
     return host
 
 
 def start_debug_socket(node: Any, addr: str) -> Any:
-    try:
-        from fma.transport import serve_debug_socket  # type: ignore[attr-defined]
-    except ImportError as exc:
-        log.info("launcher %s: debug socket %s not started: %s", node.name, addr, exc)
-        return _Nothing()
-    return serve_debug_socket(addr, node.log)
+    from fma.transport import serve_debug_socket
+
+    server = serve_debug_socket(addr, node.log)
+    log.info("launcher %s: debug socket on %s", node.name, getattr(server, "address", addr))
+    return server
