@@ -98,3 +98,40 @@ def table(r: Resource, objs: list[Obj], rv: str | None, headers: bool = True) ->
     out: Obj = {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv or ""},
                 "columnDefinitions": cols if headers else [], "rows": rows}
     return out
+
+
+# ------------------------------------------------------------------ OpenAPI v3 (what kubectl checks)
+def _gv_path(group: str, version: str) -> str:
+    return f"apis/{group}/{version}" if group else f"api/{version}"
+
+
+def openapi_v3_root(resources: Iterable[Resource]) -> Obj:
+    """The ``/openapi/v3`` index: one document per group-version."""
+    paths = {}
+    for r in resources:
+        p = _gv_path(r.group, r.version)
+        paths[p] = {"serverRelativeURL": f"/openapi/v3/{p}?hash=fma"}
+    return {"paths": paths}
+
+
+def openapi_v3_gv(group: str, version: str, resources: Iterable[Resource]) -> Obj | None:
+    """A minimal group-version document: PATCH operations that accept ``fieldValidation``
+    (so kubectl validates server-side), plus CRD schemas for custom kinds."""
+    paths: Obj = {}
+    schemas: Obj = {}
+    found = False
+    for r in resources:
+        if r.group != group or r.version != version:
+            continue
+        found = True
+        base = f"/{_gv_path(group, version)}/" + ("namespaces/{namespace}/" if r.namespaced else "")
+        gvk = {"group": group, "version": version, "kind": r.kind}
+        params = [{"name": n, "in": "query", "schema": {"type": "string"}, "uniqueItems": True}
+                  for n in ("dryRun", "fieldManager", "fieldValidation", "force")]
+        op = {"x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "patch", "parameters": params,
+              "operationId": f"patch{r.kind}", "responses": {"200": {"description": "OK"}}}
+        paths[f"{base}{r.plural}/{{name}}"] = {"patch": op}
+    if not found:
+        return None
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes (fma emulator)", "version": VERSION["gitVersion"]},
+            "paths": paths, "components": {"schemas": schemas}}

@@ -175,6 +175,13 @@ class Handler(BaseHTTPRequestHandler):
                 doc = discovery.resource_list(parts[1], parts[2], res)
                 if not doc["resources"]:
                     raise ApiError(404, "the server could not find the requested resource", "NotFound")
+            elif parts[:2] == ["openapi", "v3"] and len(parts) == 2:
+                doc = discovery.openapi_v3_root(res)
+            elif parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
+                gv = parts[3:] if parts[2] == "apis" else ["", parts[3]]
+                doc = discovery.openapi_v3_gv(gv[0], gv[1], res)
+                if doc is None:
+                    raise ApiError(404, "the server could not find the requested resource", "NotFound")
             elif parts and parts[0] in ("openapi", "swagger.json"):
                 raise ApiError(404, "the server could not find the requested resource", "NotFound")
         if doc is None:
