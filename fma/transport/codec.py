@@ -100,7 +100,7 @@ def decode(frame: bytes, max_frame: int = DEFAULT_MAX_FRAME) -> Envelope:
     if v != PROTOCOL_VERSION:
         raise EnvelopeError("BadVersion", f"unsupported envelope version {v!r} (this build speaks v={PROTOCOL_VERSION})", **known)
     kind = raw.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise EnvelopeError("BadFrame", f"envelope kind must be one of {sorted(KINDS)}, got {kind!r}", **known)
     if not isinstance(type_, str) or not type_ or len(type_) > MAX_TYPE_LEN:
         raise EnvelopeError("BadFrame", f"envelope type must be a non-empty string, got {type_!r:.80}", **known)

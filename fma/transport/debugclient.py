@@ -88,8 +88,10 @@ class DebugClient:
         """Records in seq order; re-tails from the last one received if the server dropped
         any. Ends after ``idle_timeout`` s without a record (None: never)."""
         flt = {"prefix": prefix, "machine": machine, "state": state}
-        ack = self.request({"op": "tail", "since": since, **flt})
-        rid, expected = ack["id"], ack["after"]
+        ack = self.request({"op": "tail", "since": since, **flt})  # registered before we return
+        return self._tail(ack["id"], ack["after"], flt, idle_timeout)
+
+    def _tail(self, rid: Any, expected: int, flt: dict[str, Any], idle_timeout: float | None) -> Iterator[Record]:
         last_ping = idle_since = time.monotonic()
         try:
             while True:

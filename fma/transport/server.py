@@ -111,6 +111,13 @@ class Endpoint:
             self._handle(frames)
 
     def _handle(self, frames: list[bytes]) -> None:
+        try:
+            self._handle_frames(frames)
+        except Exception as exc:  # a bug, not the peer's fault: still answer, never die
+            log.exception("endpoint %s: frame handling failed", self.name)
+            self._refuse(frames[0], EnvelopeError("InternalError", f"{type(exc).__name__}: {exc}"))
+
+    def _handle_frames(self, frames: list[bytes]) -> None:
         ident = frames[0]
         self.received += 1
         if len(frames) != 2:
@@ -145,8 +152,11 @@ class Endpoint:
         if env.type.startswith("$") and env.to is None:
             op = self._ops.get(env.type)
             if op is None:
-                return self._refuse(ident, EnvelopeError("UnknownType", f"no host operation {env.type!r}",
-                                                         id=env.id, sender=env.sender, type=env.type))
+                self.refused += 1
+                log.warning("endpoint %s: bad frame from %s: UnknownType: no host operation %r", self.name, env.sender, env.type)
+                if reply is not None:  # through the reply cache, like every answer to a registered id
+                    reply(False, {"error": "UnknownType", "message": f"no host operation {env.type!r}"})
+                return
             try:
                 result = op(env.body)
             except Exception as exc:
