@@ -53,7 +53,10 @@ def node_object(name: str, gpus: int, gpu_memory: int, index: int) -> dict[str, 
                    "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": name}],
                    "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
                                    "message": "fma local kubelet stand-in"}],
-                   "nodeInfo": {"kubeletVersion": "fma-local", "operatingSystem": "linux", "architecture": "amd64"}},
+                   "nodeInfo": {"kubeletVersion": "fma-local", "kubeProxyVersion": "fma-local",
+                                "operatingSystem": "linux", "architecture": "amd64",
+                                "osImage": "fma local", "kernelVersion": "", "containerRuntimeVersion": "fma-local://0",
+                                "bootID": name, "machineID": name, "systemUUID": name}},
     }
 
 
