@@ -30,6 +30,7 @@ class Server(ThreadingHTTPServer):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # header and body are separate writes: avoid the 40 ms delayed-ACK stall
     server: Server
 
     def log_message(self, fmt: str, *args: Any) -> None:  # quiet; debug level only

@@ -197,7 +197,7 @@ class SchemaValidator:
               "integer": isinstance(v, int) and not isinstance(v, bool) or (isinstance(v, float) and v.is_integer()),
               "number": isinstance(v, (int, float)) and not isinstance(v, bool)}.get(t, True) if t else True
         if not ok:
-            errs.append(FieldError(p, "Invalid", v, f'{p} in body must be of type {t}: "{_json_type(v)}"'))
+            errs.append(FieldError(p, "Invalid", _json_type(v), f'{p} in body must be of type {t}: "{_json_type(v)}"'))
             return
         if "enum" in s and v not in s["enum"]:
             errs.append(FieldError(p, "Unsupported", v, "supported values: " + ", ".join(go_repr(e) for e in s["enum"])))
