@@ -109,18 +109,20 @@ class Populator:
             self._dirty.clear()
             self._all = False
         self._write_statuses(policies, configs)
+        fresh: list[NodePlan] = []
         for node in sorted(todo):
             want = {lc: n for (nd, lc), n in desired.items() if nd == node}
             pend = {k[1]: self.expectations.pending(k) for k in self.expectations.keys() if k[0] == node}
             plan = plan_node(node, want, configs, launchers.get(node, []), pend, now, self.thresholds)
             self.plans[node] = plan
+            fresh.append(plan)
             if plan.recheck_at is not None:
                 self._recheck[node] = plan.recheck_at
             else:
                 self._recheck.pop(node, None)
             self._carry_out(plan, configs)
         if self.metrics is not None:
-            self.metrics.observe(self.plans)
+            self.metrics.observe(self.plans, fresh)
         times = list(self._recheck.values())
         exp = self.expectations.next_expiry()
         if exp is not None:
