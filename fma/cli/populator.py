@@ -64,7 +64,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(args.metrics_port, registry=metrics.registry)
+        try:
+            start_http_server(args.metrics_port, registry=metrics.registry)
+        except OSError as exc:  # a taken port must not stop the launchers from being kept
+            log.error("populator: /metrics on port %d not served: %s", args.metrics_port, exc)
     debug = None
     if args.debug_socket:
         try:
