@@ -149,15 +149,17 @@ class LocalKube:
             self.patch_pod(namespace, name, {"metadata": {"annotations": dict(annotations)}})
         body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": namespace},
                 "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+        from fma.kube.client import KubeError, Rest  # call_api's signature differs across client versions
+
         try:
-            self.api.call_api(f"/api/v1/namespaces/{namespace}/pods/{name}/binding", "POST", body=body,
-                              header_params={"Content-Type": "application/json", "Accept": "application/json"},
-                              _preload_content=False, auth_settings=[])
-        except ApiException as exc:
+            Rest(self.api).call("POST", f"/api/v1/namespaces/{namespace}/pods/{name}/binding", body)
+        except KubeError as exc:
             if exc.status in (404, 405):  # no binding subresource here (or no pod: the patch says so)
                 self.patch_pod(namespace, name, {"spec": {"nodeName": node}})
+            elif exc.status == 409:
+                raise Conflict(f"binding pod {namespace}/{name} to {node}: {exc.message}") from None
             else:
-                raise _wrap(exc, f"binding pod {namespace}/{name} to {node}") from None
+                raise RuntimeError(f"binding pod {namespace}/{name} to {node}: {exc}") from None
 
     # ---- custom objects (fma.llm-d.ai/v1alpha1)
     def create_custom(self, namespace: str, plural: str, obj: Obj) -> Obj:
