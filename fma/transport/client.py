@@ -100,6 +100,7 @@ class RemoteHost:
         self.loop = IOLoop(f"client-{self.sender}", ctx)
         self.dealer = self.loop.socket(zmq.DEALER)
         apply_client(self.dealer, curve)
+        self.dealer.setsockopt(zmq.SNDHWM, 100_000)  # bursts of tells queue here, not in drops
         self.dealer.setsockopt(zmq.RECONNECT_IVL, 50)
         self.dealer.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
         self.dealer.connect(address)
@@ -108,6 +109,10 @@ class RemoteHost:
         self._sub: zmq.Socket | None = None
         self._streams: Any = None  # fma.transport.stream.StreamHub, made on first subscribe
         self._closed = False
+        self.dropped = 0
+        self._local = threading.local()
+        self._thread_socks: list[tuple[threading.Thread, zmq.Socket]] = []
+        self._socks_lock = threading.Lock()
         self.loop.start()
         self.loop.call_soon(self._beat)
 
@@ -119,32 +124,79 @@ class RemoteHost:
         """Ask the actor at ``to`` (None: the host's default handler); the reply body.
 
         Raises :class:`RemoteError` (``.code`` = remote error name), :class:`AskTimeout`,
-        or :class:`PeerDown`."""
+        or :class:`PeerDown`. The calling thread does the round trip on a socket of its
+        own (no hand-off to the IO thread), so asks from one thread keep their order."""
+        sock = self._thread_socket()
+        id_ = next(self._ids)
+        end = time.monotonic() + timeout
+        frame = encode(Envelope("ask", type, id_, self.sender, body, time.time() + timeout, to), self.max_frame)
+        try:
+            sock.send(frame, zmq.NOBLOCK)
+        except zmq.Again:
+            raise PeerDown(f"host {self.address}: send queue full") from None
+        slice_ms = max(1, int(self.heartbeat_s * 1000))
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise AskTimeout(f"ask {type!r} to {to or self.address}: no reply in {timeout} s")
+            if not sock.poll(min(slice_ms, int(left * 1000) + 1)):
+                if self._closed:
+                    raise PeerDown(f"connection to {self.address} closed")
+                if self.state == "down":
+                    raise PeerDown(f"host {self.address} is down (missed {self.missed_beats} heartbeats)")
+                continue
+            raw = sock.recv()
+            self._heard()
+            try:
+                env = decode(raw, max(self.max_frame, 64 << 20))
+            except EnvelopeError as exc:
+                log.warning("client %s: bad frame from %s: %s", self.sender, self.address, exc)
+                continue
+            if env.id != id_:
+                continue  # the late reply of an ask that timed out
+            if env.kind == "reply":
+                return env.body
+            err = env.body if isinstance(env.body, dict) else {"error": "BadReply", "message": repr(env.body)}
+            raise RemoteError(str(err.get("error", "Error")), str(err.get("message", "")), err)
+
+    def tell(self, to: str | None, type: str, body: Any = None) -> None:
+        """Fire and forget (at most once: the host drops a duplicate id); PeerDown while down."""
+        sock = self._thread_socket()
+        frame = encode(Envelope("tell", type, next(self._ids), self.sender, body, None, to), self.max_frame)
+        try:
+            sock.send(frame, zmq.NOBLOCK)
+        except zmq.Again:
+            self._count_drop()
+
+    def _thread_socket(self) -> zmq.Socket:
+        """This thread's DEALER to the host (made on first use)."""
         if self._closed:
+            sock = getattr(self._local, "sock", None)
+            if sock is not None:
+                sock.close(0)
+                self._local.sock = None
             raise PeerDown(f"connection to {self.address} is closed")
         if self.state == "down":
             raise PeerDown(f"host {self.address} is down (missed {self.missed_beats} heartbeats)")
-        id_ = next(self._ids)
-        frame = encode(Envelope("ask", type, id_, self.sender, body, time.time() + timeout, to), self.max_frame)
-        pending = _Pending()
-        self._pending[id_] = pending
-        self.loop.call_soon(lambda: self.dealer.send(frame, zmq.NOBLOCK))
-        if not pending.event.wait(timeout):
-            self._pending.pop(id_, None)
-            raise AskTimeout(f"ask {type!r} to {to or self.address}: no reply in {timeout} s")
-        if pending.ok:
-            return pending.body
-        if isinstance(pending.body, PeerDown):
-            raise pending.body
-        body = pending.body if isinstance(pending.body, dict) else {"error": "BadReply", "message": repr(pending.body)}
-        raise RemoteError(str(body.get("error", "Error")), str(body.get("message", "")), body)
+        sock = getattr(self._local, "sock", None)
+        if sock is None:
+            sock = self.loop.ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.SNDHWM, 100_000)  # bursts of tells queue here, not in drops
+            sock.setsockopt(zmq.RECONNECT_IVL, 50)
+            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+            apply_client(sock, self._curve)
+            sock.connect(self.address)
+            self._local.sock = sock
+            with self._socks_lock:
+                self._thread_socks.append((threading.current_thread(), sock))
+        return sock
 
-    def tell(self, to: str | None, type: str, body: Any = None) -> None:
-        """Fire and forget (at most once: the host drops a duplicate id)."""
-        if self._closed:
-            raise PeerDown(f"connection to {self.address} is closed")
-        frame = encode(Envelope("tell", type, next(self._ids), self.sender, body, None, to), self.max_frame)
-        self.loop.call_soon(lambda: self._send_quiet(frame))
+    def _count_drop(self) -> None:
+        self.dropped += 1
+        if self.dropped == 1 or self.dropped % 10_000 == 0:
+            log.warning("client %s: send queue to %s is full; %d message(s) dropped so far",
+                        self.sender, self.address, self.dropped)
 
     def send_raw(self, frame: bytes) -> None:
         """Send bytes as they are (tests of the host's defences)."""
@@ -154,7 +206,7 @@ class RemoteHost:
         try:
             self.dealer.send(frame, zmq.NOBLOCK)
         except zmq.Again:
-            log.warning("client %s: send queue to %s is full; message dropped", self.sender, self.address)
+            self._count_drop()
 
     def _on_dealer(self) -> None:
         for _ in range(1000):
@@ -270,6 +322,15 @@ class RemoteHost:
             self._streams.close()
         self.loop.stop()
         self._callbacks.shutdown(wait=False)
+        me = threading.current_thread()
+        with self._socks_lock:
+            socks, self._thread_socks = self._thread_socks, []
+        for owner, sock in socks:
+            # a socket may only be closed by its thread, or once that thread is gone;
+            # the others close themselves on their thread's next call
+            if owner is me or not owner.is_alive():
+                sock.close(0)
+        self._local = threading.local()
         for id_ in list(self._pending):
             p = self._pending.pop(id_, None)
             if p is not None:

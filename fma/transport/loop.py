@@ -71,7 +71,10 @@ class IOLoop:
             if self._wake_pending or self._wake_w is None:
                 return
             self._wake_pending = True
-            self._wake_w.send(b"", zmq.NOBLOCK)
+            try:
+                self._wake_w.send(b"", zmq.NOBLOCK)
+            except zmq.Again:  # wake-ups already queued: the loop will drain the calls
+                pass
 
     @property
     def on_loop(self) -> bool:
@@ -126,13 +129,16 @@ class IOLoop:
             self._close()
 
     def _drain_calls(self) -> None:
-        with self._wake_lock:
-            self._wake_pending = False
+        # Read the wake-ups first, THEN clear the flag: cleared first, a wake-up sent in
+        # between would be swallowed here while the flag stays set, and no later
+        # call_soon would ever wake the loop again.
         try:
             while True:
                 self._wake_r.recv(zmq.NOBLOCK)
         except zmq.Again:
             pass
+        with self._wake_lock:
+            self._wake_pending = False
         calls = self._calls
         while calls:
             self._guard(calls.popleft())

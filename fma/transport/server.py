@@ -209,8 +209,10 @@ class Endpoint:
 
     # --- peers ---------------------------------------------------------------------------
     def _saw_peer(self, ident: bytes, sender: str) -> None:
-        known = ident in self._peers
-        self._peers[ident] = (time.monotonic(), sender)
+        # by sender: a client talks over several sockets (one per thread) but beats on one
+        key = sender.encode() if sender else ident
+        known = key in self._peers
+        self._peers[key] = (time.monotonic(), sender)
         if not known and self._on_peer_up is not None:
             self._callbacks.submit(self._on_peer_up, sender)
 
