@@ -51,6 +51,12 @@ class ClientPopulatorPort:
         for inf in self.informers:
             inf.stop()
 
+    def get_pod(self, name: str) -> Obj | None:
+        try:
+            return self.rest.get("pods", self.namespace, name)
+        except NotFound:
+            return None
+
     def create_pod(self, body: Obj) -> Obj:
         try:
             return self.rest.create("pods", self.namespace, body)

@@ -324,3 +324,17 @@ def test_thresholds_parse_like_go_durations(text: str, secs: float) -> None:
 def test_bad_duration_is_refused() -> None:
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("soon")
+
+
+def test_watch_slower_than_the_expectation_timeout_still_never_double_creates(world) -> None:
+    clock, port, pop, _ = world
+    setup(port, count=2)
+    pop.reconcile()
+    assert [v for v, _ in port.calls].count("create") == 2
+    clock.t += 61  # the watch has still shown nothing: ask the API server instead of assuming
+    pop._all = True
+    pop.reconcile()
+    assert [v for v, _ in port.calls].count("create") == 2
+    port.deliver()
+    pop.reconcile()
+    assert [v for v, _ in port.calls].count("create") == 2 and len(launchers(port)) == 2

@@ -92,6 +92,7 @@ class Populator:
     def reconcile(self) -> float | None:
         """Plan and act on every node that needs it; returns when to look again (or None)."""
         now = self.clock()
+        self._resolve_expired()
         with self._lock:
             policies = [parse_policy(o) for o in self.cache["launcherpopulationpolicies"].values()]
             configs = {o["metadata"]["name"]: parse_launcher_config(o) for o in self.cache["launcherconfigs"].values()}
@@ -131,6 +132,27 @@ class Populator:
             if self._dirty or self._all:
                 return now
         return min(times) if times else None
+
+    def _resolve_expired(self) -> None:
+        """Expectations the watch has not met in time: read the pod from the API server."""
+        for key, what, name, uid in self.expectations.expired():
+            try:
+                pod = self.port.get_pod(name)
+            except Exception as exc:
+                log.warning("populator: cannot read pod %s to resolve an expectation: %s", name, exc)
+                continue
+            log.warning("populator: the watch has not shown the %s of launcher %s on node %s in %.0fs; "
+                        "read it from the API server: %s", what, name, key[0], self.expectations.ttl,
+                        "present" if pod else "absent")
+            self.expectations.forget(key, name, uid)
+            if what == "create" and pod is not None and (pod.get("metadata") or {}).get("uid"):
+                self.on_event("pods", "ADDED", pod)
+            elif what == "delete":
+                with self._lock:
+                    cached = self.cache["pods"].get(name)
+                if pod is None and cached is not None:
+                    self.on_event("pods", "DELETED", cached)
+            self._redo(key[0])
 
     def _carry_out(self, plan: NodePlan, configs: dict[str, LauncherConfigView]) -> None:
         for pair in plan.pairs.values():

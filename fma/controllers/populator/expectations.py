@@ -3,7 +3,8 @@
 A slow watch must never cause a second create: a pod we created counts as present until
 the cache shows it, and a pod we deleted counts as gone (and holds back creates on its
 node) until the cache drops it. Entries expire after ``ttl`` seconds (a lost watch event
-must not freeze a pair forever); the clock is injected.
+must not freeze a pair forever): then the API server is asked what became of the pod,
+as FMA falls back to a direct read. The clock is injected.
 """
 
 from __future__ import annotations
@@ -53,23 +54,28 @@ class Expectations:
         self._tidy(key, p)
 
     def pending(self, key: PairKey) -> Pending:
-        """What is still expected for ``key`` (expired entries dropped, with a log line)."""
+        """What is still expected for ``key`` (expired entries too, until resolved)."""
+        p = self._pairs.get(key)
+        return Pending() if p is None else Pending(dict(p.creates), dict(p.deletes))
+
+    def expired(self) -> list[tuple[PairKey, str, str, str]]:
+        """``(key, "create"|"delete", name, uid)`` of the entries past their time: the
+        caller asks the API server what became of them, then calls :meth:`forget`."""
+        now = self._clock()
+        out = []
+        for key, p in self._pairs.items():
+            out += [(key, "create", name, "") for name, until in p.creates.items() if until <= now]
+            out += [(key, "delete", name, uid) for uid, (name, until) in p.deletes.items() if until <= now]
+        return out
+
+    def forget(self, key: PairKey, name: str, uid: str = "") -> None:
         p = self._pairs.get(key)
         if p is None:
-            return Pending()
-        now = self._clock()
-        for name, until in list(p.creates.items()):
-            if until <= now:
-                log.warning("pair %s/%s: created pod %s not seen after %.0fs; no longer expected",
-                            key[0], key[1], name, self.ttl)
-                del p.creates[name]
-        for uid, (name, until) in list(p.deletes.items()):
-            if until <= now:
-                log.warning("pair %s/%s: deleted pod %s still seen after %.0fs; no longer expected gone",
-                            key[0], key[1], name, self.ttl)
-                del p.deletes[uid]
+            return
+        p.creates.pop(name, None)
+        if uid:
+            p.deletes.pop(uid, None)
         self._tidy(key, p)
-        return Pending(dict(p.creates), dict(p.deletes))
 
     def next_expiry(self) -> float | None:
         times = [t for p in self._pairs.values() for t in p.creates.values()]

@@ -140,6 +140,10 @@ class MemoryPort:
         if exc is not None:
             raise exc
 
+    def get_pod(self, name: str) -> Obj | None:
+        self._maybe_fail("get")
+        return self.get("pods", name)
+
     def create_pod(self, body: Obj) -> Obj:
         with self._lock:
             self._maybe_fail("create")

@@ -32,6 +32,9 @@ class PopulatorPort(Protocol):
 
     def stop(self) -> None: ...
 
+    def get_pod(self, name: str) -> Obj | None:
+        """The pod as the API server has it now (None if absent): resolves stale expectations."""
+
     def create_pod(self, body: Obj) -> Obj:
         """Create (``generateName`` allowed); returns the stored pod (with its name and uid)."""
 
