@@ -233,7 +233,9 @@ class RemoteHost:
     def _heard(self) -> None:
         self._last_heard = time.monotonic()
         if self.state != "up":
-            with self._state_cond:
+            with self._state_cond:  # callers' threads and the IO thread all hear replies
+                if self.state == "up":
+                    return
                 self.state = "up"
                 self._state_cond.notify_all()
             log.info("client %s: host %s is up", self.sender, self.address)
@@ -245,6 +247,8 @@ class RemoteHost:
     def _beat(self) -> None:
         if self.state != "down" and time.monotonic() - self._last_heard > self.heartbeat_s * self.missed_beats:
             with self._state_cond:
+                if time.monotonic() - self._last_heard <= self.heartbeat_s * self.missed_beats:
+                    return self._send_quiet(self._ping_frame())
                 self.state = "down"
                 self._state_cond.notify_all()
             log.warning("client %s: host %s missed %d heartbeats: down", self.sender, self.address, self.missed_beats)
@@ -255,9 +259,11 @@ class RemoteHost:
                     p.set(False, err)
             if self._on_down is not None:
                 self._callbacks.submit(self._on_down, self.address)
-        frame = encode(Envelope("ask", "$ping", f"hb-{next(self._ids)}", self.sender, None,
-                                time.time() + self.heartbeat_s * self.missed_beats))
-        self._send_quiet(frame)
+        self._send_quiet(self._ping_frame())
+
+    def _ping_frame(self) -> bytes:
+        return encode(Envelope("ask", "$ping", f"hb-{next(self._ids)}", self.sender, None,
+                               time.time() + self.heartbeat_s * self.missed_beats))
 
     @property
     def up(self) -> bool:
