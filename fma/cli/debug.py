@@ -34,7 +34,9 @@ def _replay(args: argparse.Namespace) -> int:
     from fma.events import CorruptLogError, read_log_file
     from fma.events.fold import fold_log
     from fma.events.render import record_json, record_line, states_json, states_table
-    from fma.statemachines import FoldError
+    from fma.statemachines import FoldError, load_all
+
+    load_all()
 
     try:
         records = read_log_file(args.file)

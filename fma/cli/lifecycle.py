@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from fma.statemachines import LIFECYCLES
+    from fma.statemachines import load_all
+
+    LIFECYCLES = load_all()
 
     for name, cls in sorted(LIFECYCLES.items()):
         print(f"{name:12s} states: {', '.join(s.value for s in cls.States)}")
@@ -30,7 +32,9 @@ def _list(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     import sys
 
-    from fma.statemachines import LIFECYCLES
+    from fma.statemachines import load_all
+
+    LIFECYCLES = load_all()
     from fma.statemachines.render import render
 
     cls = LIFECYCLES.get(args.machine)

@@ -11,7 +11,9 @@ import pytest
 
 from fma.cli import main
 from fma.events import FileLog
-from fma.statemachines import LIFECYCLES, InstanceLifecycle, Lifecycle, ProviderLifecycle
+from fma.statemachines import InstanceLifecycle, Lifecycle, ProviderLifecycle, load_all
+
+LIFECYCLES = load_all()  # the same set in every xdist worker, whatever was imported first
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -82,7 +84,9 @@ def test_lifecycle_show_dot_is_a_graph_of_the_table(capsys: pytest.CaptureFixtur
     for s in cls.States:
         shape = "doublecircle" if s in cls.final else "circle"
         assert f'"{s.value}" [shape={shape}];' in out
-    assert "style=solid" in out and "style=dashed" in out
+    kinds = {t.kind for t in cls.table}
+    assert ("style=solid" in out) == ("command" in kinds)
+    assert ("style=dashed" in out) == ("observation" in kinds)
 
 
 def test_lifecycle_show_unknown_machine_names_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
