@@ -290,8 +290,13 @@ class Populator:
             self.port.record_event(obj, reason, "; ".join(errors), "Warning")
 
     # ---- the loop ----------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, sync_timeout: float = 30.0) -> None:
+        """Watch, wait until every informer has listed (deciding on a half-filled cache
+        would, e.g., report a LauncherConfig as missing), then run the loop."""
         self.port.watch(self.on_event)
+        wait = getattr(self.port, "wait_synced", None)
+        if wait is not None and not wait(sync_timeout):
+            log.warning("populator: informers not synced after %.0fs; starting anyway", sync_timeout)
         self._thread = threading.Thread(target=self._run, name="populator", daemon=True)
         self._thread.start()
 
