@@ -30,6 +30,10 @@ Client (any process)::
     for record in stream: ...                     # fma.events.Record, gap-free, in seq order
     stream.get(timeout=1.0); stream.close(); peer.close()
 
+A ``RemoteHost`` is shared by threads: each calling thread asks and tells over a DEALER
+of its own (order is per thread, as with pykka); one IO thread keeps the heartbeats and
+the event stream. Call ``close()`` when the threads using it are done.
+
 Envelope (B2): msgpack map ``{v: 1, id, kind, type, sender, deadline?, body, to?}``; ``to``
 (our addition) is the target actor path. Replies carry the ask's ``id``; ``kind: "error"``
 replies carry ``{error, message}`` (``error`` is the exception class name or a transport

@@ -25,6 +25,7 @@ SystemOp = Callable[[Any], Any]
 PeerCallback = Callable[[str], None]
 
 DEDUP_CAPACITY = 10_000
+CACHE_FRAME_MAX = 64 * 1024  # larger replies are not kept: their duplicates are dropped
 READ_LIMIT = 5_000
 
 
@@ -130,12 +131,13 @@ class Endpoint:
         if env.kind not in ("ask", "tell"):
             return self._refuse(ident, EnvelopeError("BadFrame", f"a host accepts ask and tell, not {env.kind!r}",
                                                      id=env.id, sender=env.sender, type=env.type))
-        if env.id is not None and env.sender and env.type != "$ping":
+        host_op = env.to is None and env.type.startswith("$")  # idempotent reads: not remembered
+        if env.id is not None and env.sender and not host_op:
             key = (env.sender, env.id)
             with self._seen_lock:
                 if key in self._seen:
                     cached = self._seen[key]
-                    if cached is not None and env.kind == "ask":
+                    if cached and env.kind == "ask":  # b"": answered, reply too big to keep
                         self.router.send_multipart([ident, cached])
                     log.info("endpoint %s: duplicate %s %r id=%r from %s suppressed", self.name, env.kind, env.type, env.id, env.sender)
                     return
@@ -201,7 +203,7 @@ class Endpoint:
         if env.sender and env.id is not None:
             with self._seen_lock:
                 if (env.sender, env.id) in self._seen:
-                    self._seen[(env.sender, env.id)] = frame
+                    self._seen[(env.sender, env.id)] = frame if len(frame) <= CACHE_FRAME_MAX else b""
         if self.loop.on_loop:
             self.router.send_multipart([ident, frame])
         else:

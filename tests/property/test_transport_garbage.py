@@ -142,6 +142,7 @@ def test_router_endpoint_answers_garbage_with_errors_and_keeps_serving(
     router.send(msgpack.packb({"v": 1, "id": "after", "kind": "ask", "type": "$ping", "sender": "fuzz-check"}))
     (pong,) = _drain(router, 1)
     assert pong["kind"] == "reply" and pong["id"] == "after"
+    assert endpoint.loop._thread is not None and endpoint.loop._thread.is_alive()
     assert host.get("instance/n/a").ask("$state")["actor"] == "instance/n/a"
 
 
@@ -193,6 +194,7 @@ def test_debug_socket_answers_every_frame_and_keeps_serving(
             if is_bad:
                 assert isinstance(reply["error"], str) and reply["error"]
         assert sum("bad request" in r.getMessage() for r in caplog.records[logged_before:]) == sum(b for _, b in frames)
+    assert host._debug.loop._thread is not None and host._debug.loop._thread.is_alive()
     debug.send(msgpack.packb({"op": "state"}))
     (state,) = _drain(debug, 1)
     assert state["ok"] is True and any(a["actor"] == "instance/n/a" for a in state["actors"]) or state["actors"] == []
