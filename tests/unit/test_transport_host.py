@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from pathlib import Path
@@ -219,4 +220,37 @@ def test_curve_keys_let_the_authorized_client_in_and_keep_others_out(tmp_path: P
     finally:
         good.close()
         bad.close()
+        h.stop()
+
+
+def test_crash_and_restart_publish_each_record_once_to_remote_subscribers() -> None:
+    class Fragile(Inst):
+        def effect_request_sleep(self, data: dict) -> None:
+            if not data.get("survive"):
+                raise RuntimeError("adapter blew up")
+
+    h = Host(MemoryLog(), "tcp://127.0.0.1:0", name="h", heartbeat_s=0.1)
+    h.spawn(Fragile, "instance/n/f")
+    h.serve()
+    c = connect(h.address, heartbeat_s=0.1)
+    try:
+        stream = c.subscribe(since=0)
+        ref = c.ref("instance/n/f")
+        ref.ask("start")
+        ref.ask("ready")
+        with pytest.raises(RemoteError) as err:
+            ref.ask("sleep")  # logged, then the effect crashes the actor
+        assert err.value.code == "ActorCrashed"
+        assert ref.ask("$state")["state"] == "swapping"  # the restarted generation, folded
+        ref.ask("swap_failed")
+        ref.ask("sleep", {"survive": True})
+        ref.ask("slept")
+        got = [stream.get(5) for _ in range(len(h.log))]
+        assert [r.seq for r in got] == list(range(1, len(h.log) + 1))
+        assert got == list(h.log.read())
+        with pytest.raises(queue.Empty):
+            stream.get(0.3)  # and nothing more: no record was published twice
+        assert h.supervisor.restarts("instance/n/f") == 1
+    finally:
+        c.close()
         h.stop()
