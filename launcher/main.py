@@ -95,7 +95,7 @@ def build(args: argparse.Namespace) -> Launcher:
         from launcher.podnotifier import KubePodPatcher, PodNotifier
 
         try:
-            launcher.extras.append(PodNotifier(node, ns, pod, KubePodPatcher()))
+            launcher.extras.append(PodNotifier(node, ns, pod, KubePodPatcher(os.environ.get("KUBECONFIG"))))
         except Exception as exc:
             log.error("pod %s/%s: instance-signature notifier disabled: %s", ns, pod, exc)
     return launcher

@@ -30,18 +30,18 @@ class PodPatcher(Protocol):
 
 
 class KubePodPatcher:
-    """Merge-patches pod annotations through :mod:`fma.kube`."""
+    """Merge-patches pod annotations through :mod:`fma.kube` (in-cluster service account,
+    or ``kubeconfig`` / ``url`` when given, e.g. under ``fma local``)."""
 
-    def __init__(self) -> None:
-        from fma import kube  # type: ignore[attr-defined]
+    def __init__(self, kubeconfig: str | None = None, url: str | None = None) -> None:
+        from fma.kube import Rest, load_client
 
-        self._kube = kube
+        self._rest = Rest(load_client(kubeconfig=kubeconfig, url=url))
 
     def annotate(self, namespace: str, name: str, annotations: Mapping[str, str]) -> None:
-        patch = getattr(self._kube, "patch_pod_annotations", None)
-        if patch is None:
-            raise RuntimeError("fma.kube has no patch_pod_annotations(namespace, name, annotations)")
-        patch(namespace, name, dict(annotations))
+        from fma.kube import patch_pod_annotations
+
+        patch_pod_annotations(self._rest, namespace, name, dict(annotations))
 
 
 class PodNotifier:
