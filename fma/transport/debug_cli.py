@@ -89,6 +89,10 @@ def _history(args: argparse.Namespace) -> int:
         except DebugError as exc:
             print(f"fma debug history: {exc}", file=sys.stderr)
             return 1
+    if not records:
+        print(f"fma debug history: no records of {args.actor} in {args.connect} "
+              f"(try `fma debug state --connect {args.connect}` for the actor paths)", file=sys.stderr)
+        return 1
     if args.json:
         for r in records:
             print(record_json(r))
