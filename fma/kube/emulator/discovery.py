@@ -10,7 +10,7 @@ from typing import Any, Iterable
 from fma.kube.emulator.resources import Resource
 
 Obj = dict[str, Any]
-VERSION = {"major": "1", "minor": "33", "gitVersion": "v1.33.0-fma-emulator", "gitCommit": "0" * 40,
+VERSION = {"major": "1", "minor": "37", "gitVersion": "v1.37.0-fma-emulator", "gitCommit": "0" * 40,
            "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z", "goVersion": "python",
            "compiler": "cpython", "platform": "linux/amd64"}
 
