@@ -103,7 +103,12 @@ class RemoteHost:
         self.dealer.setsockopt(zmq.SNDHWM, 100_000)  # bursts of tells queue here, not in drops
         self.dealer.setsockopt(zmq.RECONNECT_IVL, 50)
         self.dealer.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
-        self.dealer.connect(address)
+        try:
+            self.dealer.connect(address)
+        except zmq.ZMQError as exc:
+            self.loop.stop()
+            self._callbacks.shutdown(wait=False)
+            raise ValueError(f"cannot connect to {address!r}: {exc} (use tcp://HOST:PORT or ipc://PATH)") from None
         self.loop.add_reader(self.dealer, self._on_dealer)
         self.loop.every(heartbeat_s, self._beat)
         self._sub: zmq.Socket | None = None
