@@ -27,14 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 # --- the serving process ------------------------------------------------------------------
 def _serve(tmp: str) -> None:  # pragma: no cover - runs in the child process
-    import threading
-
-    import zmq
-
     from fma.actors import LifecycleActor
     from fma.events import MemoryLog
     from fma.statemachines import InstanceLifecycle
     from fma.transport import Host
+    from fma.transport.baseline import start_echo
 
     class Bench(LifecycleActor):
         lifecycle = InstanceLifecycle
@@ -56,24 +53,9 @@ def _serve(tmp: str) -> None:  # pragma: no cover - runs in the child process
     for kind, host in hosts.items():
         host.spawn(Bench, f"bench/{kind}")
         host.serve()
-    ctx = zmq.Context.instance()
-    raw = {}
-    for kind, addr in (("ipc", f"ipc://{tmp}/raw.sock"), ("tcp", "tcp://127.0.0.1:*")):
-        sock = ctx.socket(zmq.ROUTER)
-        sock.bind(addr)
-        raw[kind] = (sock, sock.getsockopt_string(zmq.LAST_ENDPOINT))
-
-    def echo(sock: Any) -> None:
-        while True:
-            try:
-                sock.send_multipart(sock.recv_multipart())
-            except zmq.ZMQError:
-                return
-
-    for sock, _ in raw.values():
-        threading.Thread(target=echo, args=(sock,), daemon=True).start()
+    raw = {kind: start_echo(addr) for kind, addr in (("ipc", f"ipc://{tmp}/raw.sock"), ("tcp", "tcp://127.0.0.1:*"))}
     print(json.dumps({"ipc": hosts["ipc"].address, "tcp": hosts["tcp"].address, "debug": hosts["ipc"].debug_address,
-                      "raw_ipc": raw["ipc"][1], "raw_tcp": raw["tcp"][1]}), flush=True)
+                      "raw_ipc": raw["ipc"], "raw_tcp": raw["tcp"]}), flush=True)
     sys.stdin.read()
     for host in hosts.values():
         host.stop()
@@ -98,21 +80,9 @@ def _rtt(fn: Callable[[], Any], n: int) -> list[float]:
 
 
 def _raw_rtt(addr: str, n: int) -> list[float]:
-    import zmq
+    from fma.transport.baseline import echo_round_trips
 
-    s = zmq.Context.instance().socket(zmq.DEALER)
-    s.setsockopt(zmq.LINGER, 0)
-    s.connect(addr)
-    payload = b"x" * 80
-
-    def once() -> None:
-        s.send(payload)
-        s.recv()
-
-    try:
-        return _rtt(once, n)
-    finally:
-        s.close()
+    return echo_round_trips(addr, n)
 
 
 def run(args: argparse.Namespace) -> int:
