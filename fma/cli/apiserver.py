@@ -18,6 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crds", default="crds", help="directory of CRD YAML files to register (default ./crds; "
                    "'' for none)")
     p.add_argument("--persist", default=None, help="JSON file to keep objects in across restarts")
+    p.add_argument("--admission-policies", action="append", default=[], metavar="PATH",
+                   help="YAML file or directory of ValidatingAdmissionPolicy(+Binding) objects to enforce (CEL via "
+                   "cel-python); other kinds in the files are skipped, so `fma install --render -o FILE` output "
+                   "works. Repeatable. Policies created later through the API are enforced too. The request's user "
+                   "is the Impersonate-User header (kubectl --as), or system:serviceaccount:NS:NAME for a bearer "
+                   "token 'sa:NS:NAME', else 'admin'")
     p.add_argument("--history", type=int, default=10000,
                    help="watch events kept; older resourceVersions answer 410 Expired (default 10000)")
     p.set_defaults(handler=_run)
@@ -37,7 +43,13 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     try:
         emu = Emulator(port=args.port, crd_dir=crds, persist=args.persist, host=args.host,
-                       history=args.history).start()
+                       history=args.history, admission_policies=args.admission_policies).start()
+    except FileNotFoundError as exc:
+        print(f"fma apiserver: {exc}", file=sys.stderr)
+        return 2
+    except (RuntimeError, ValueError) as exc:
+        print(f"fma apiserver: cannot load admission policies: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"fma apiserver: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

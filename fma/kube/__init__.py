@@ -7,7 +7,8 @@ Public API (objects are plain dicts in the API's JSON shape):
 * :class:`Rest` — ``get/list/create/replace/patch(merge|json|strategic, sub=status)/delete``
   on the kinds of :data:`KINDS` (pods, configmaps, events, nodes, namespaces, leases,
   replicasets, inferenceserverconfigs, launcherconfigs, launcherpopulationpolicies).
-  Errors: :class:`KubeError` with subclasses :class:`NotFound` (404), :class:`Conflict` (409),
+  Errors: :class:`KubeError` with subclasses :class:`Forbidden` (403), :class:`NotFound` (404),
+  :class:`Conflict` (409),
   :class:`Invalid` (422, also a failed JSON-patch ``test``).
 * :class:`Informer(api, kind, namespace, label_selector, on_event)` — list+watch with
   bookmarks, relist on 410, backoff; cache ``get/list/by_node/by_label``.
@@ -29,7 +30,7 @@ from typing import Any
 
 _EXPORTS = {
     "load_client": "client", "Rest": "client", "KubeError": "client", "NotFound": "client",
-    "Conflict": "client", "Invalid": "client", "KINDS": "client", "Kind": "client",
+    "Conflict": "client", "Invalid": "client", "Forbidden": "client", "KINDS": "client", "Kind": "client",
     "Informer": "informer",
     "patch_pod_annotations": "patches", "annotation_ops": "patches", "patch_labels": "patches",
     "add_finalizer": "patches", "remove_finalizer": "patches", "pointer": "patches",

@@ -26,6 +26,10 @@ class NotFound(KubeError):
     """404."""
 
 
+class Forbidden(KubeError):
+    """403: refused, e.g. by a ValidatingAdmissionPolicy."""
+
+
 class Conflict(KubeError):
     """409: already exists, or a stale resourceVersion."""
 
@@ -43,7 +47,7 @@ def wrap(exc: ApiException, what: str = "", text: str | None = None) -> KubeErro
     msg = body.get("message") or str(exc.reason)
     if what:
         msg = f"{what}: {msg}"
-    cls = {404: NotFound, 409: Conflict, 422: Invalid}.get(exc.status or 0, KubeError)
+    cls = {403: Forbidden, 404: NotFound, 409: Conflict, 422: Invalid}.get(exc.status or 0, KubeError)
     return cls(exc.status or 0, msg, body.get("reason", ""), body)
 
 

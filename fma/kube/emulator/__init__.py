@@ -9,8 +9,16 @@
 Modules: ``store`` (objects, resourceVersion, history, finalizers, GC, persistence),
 ``api`` (verbs, subresources, validation, watch), ``server`` (HTTP/1.1, chunked watches,
 Tables), ``selectors``, ``patch``, ``validation``, ``resources``, ``discovery``,
-``replicaset`` (the in-process ReplicaSet controller). Run it standalone with
+``replicaset`` (the in-process ReplicaSet controller), ``admission``
+(ValidatingAdmissionPolicies, CEL via cel-python). Run it standalone with
 ``fma apiserver --port N``.
+
+Admission: ``Emulator(admission_policies=PATH_OR_PATHS)`` loads the
+ValidatingAdmissionPolicy(Binding) objects of YAML files or directories (other kinds in
+them are skipped, so a rendered chart works); policies created through the API apply as
+well. There is no authentication: a request's user is its ``Impersonate-User`` header
+(kubectl ``--as``), else ``system:serviceaccount:<ns>:<name>`` for a bearer token
+``sa:<ns>:<name>``, else ``admin``.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import json
 import logging
 import os
 import threading
-from typing import Any
+from typing import Any, Sequence
 
 from fma.kube.emulator.api import Api, Target
 from fma.kube.emulator.errors import ApiError
@@ -37,9 +45,15 @@ class Emulator:
     """An API server on 127.0.0.1 (``port=0``: ephemeral), with the CRDs of ``crd_dir``."""
 
     def __init__(self, port: int = 0, crd_dir: str | None = "crds", persist: str | None = None,
-                 host: str = "127.0.0.1", history: int = 10000, bookmark_interval: float = 5.0) -> None:
+                 host: str = "127.0.0.1", history: int = 10000, bookmark_interval: float = 5.0,
+                 admission_policies: str | Sequence[str] | None = None) -> None:
         self.host, self.port = host, port
         self.crd_dir = crd_dir
+        paths = [admission_policies] if isinstance(admission_policies, str) else list(admission_policies or [])
+        for p in paths:
+            if not os.path.exists(p):
+                raise FileNotFoundError(f"admission policy path {p!r} does not exist")
+        self.admission_policies = paths
         self.persist = persist
         self.api = Api(Store(history=history), bookmark_interval=bookmark_interval)
         self.rs = ReplicaSetController(self.api)
@@ -115,6 +129,8 @@ class Emulator:
                 api.create(Target(ns_res, ""), {"metadata": {"name": ns}}, {})  # type: ignore[arg-type]
         if self.crd_dir:
             self.load_crds(self.crd_dir)
+        for path in self.admission_policies:
+            self.load_admission_policies(path)
 
     def load_crds(self, crd_dir: str) -> int:
         """Create (or replace) every CRD found in ``crd_dir``'s YAML files; returns how many."""
@@ -134,6 +150,40 @@ class Emulator:
                     else:
                         self.api.register_crd(doc)
                     n += 1
+        return n
+
+    def load_admission_policies(self, path: str) -> int:
+        """Create (or replace) the ValidatingAdmissionPolicy and ...Binding objects of a YAML file or
+        of a directory's YAML files (other kinds are skipped); returns how many."""
+        import yaml
+
+        from fma.kube.emulator.admission import _celpy
+
+        _celpy()  # fail now, naming the missing library, rather than on the first pod update
+        files = sorted(glob.glob(os.path.join(path, "*.yaml")) + glob.glob(os.path.join(path, "*.yml"))) \
+            if os.path.isdir(path) else [path]
+        plurals = {"ValidatingAdmissionPolicy": "validatingadmissionpolicies",
+                   "ValidatingAdmissionPolicyBinding": "validatingadmissionpolicybindings"}
+        n = 0
+        for f in files:
+            with open(f, encoding="utf-8") as fh:
+                docs = list(yaml.safe_load_all(fh))
+            # policies before bindings, as kubectl apply of the chart would leave them
+            docs.sort(key=lambda d: 0 if isinstance(d, dict) and d.get("kind") == "ValidatingAdmissionPolicy" else 1)
+            for doc in docs:
+                if not isinstance(doc, dict) or doc.get("kind") not in plurals:
+                    continue
+                res = self.api.registry.find("admissionregistration.k8s.io", "v1", plurals[doc["kind"]])
+                assert res is not None
+                name = (doc.get("metadata") or {}).get("name")
+                if not name:
+                    raise ValueError(f"{f}: a {doc['kind']} without metadata.name")
+                if self.api.store.peek(res.key, "", name) is None:
+                    self.api.create(Target(res, ""), doc, {})
+                else:
+                    self.api.update(Target(res, "", name), doc, {})
+                n += 1
+        log.info("loaded %d admission policy objects from %s", n, path)
         return n
 
     # ------------------------------------------------------------------ clients

@@ -235,3 +235,36 @@ def admit(objects: Iterable[Obj], old: Obj | None, new: Obj | None, *,
                                  f"'{d.binding}': {d.message}" for d in found]
     verdict.allowed = not verdict.denials
     return verdict
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """Who sent a request (``request.userInfo`` in CEL)."""
+    username: str
+    groups: tuple[str, ...] = ()
+
+
+ADMIN = UserInfo("admin", ("system:masters", "system:authenticated"))
+
+
+def service_account(namespace: str, name: str) -> UserInfo:
+    return UserInfo(f"system:serviceaccount:{namespace}:{name}",
+                    ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"))
+
+
+def user_from_headers(impersonate: str | None, impersonate_groups: list[str] | None,
+                      authorization: str | None) -> UserInfo:
+    """The emulator has no authentication: ``Impersonate-User`` (kubectl ``--as``) names the user,
+    else a bearer token ``sa:<ns>:<name>`` a service account, else it is ``admin``."""
+    if impersonate:
+        if impersonate.startswith("system:serviceaccount:") and not impersonate_groups:
+            parts = impersonate.split(":")
+            if len(parts) == 4:
+                return service_account(parts[2], parts[3])
+        return UserInfo(impersonate, tuple(impersonate_groups or ()) + ("system:authenticated",))
+    token = (authorization or "").strip()
+    if token[:7].lower() == "bearer ":
+        parts = token[7:].strip().split(":")
+        if len(parts) == 3 and parts[0] == "sa" and parts[1] and parts[2]:
+            return service_account(parts[1], parts[2])
+    return ADMIN

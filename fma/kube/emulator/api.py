@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from fma.kube.emulator import errors, validation
+from fma.kube.emulator.admission import ADMIN, UserInfo
 from fma.kube.emulator.errors import ApiError
 from fma.kube.emulator.patch import PatchError, json_patch, merge_patch, strategic_merge
 from fma.kube.emulator.resources import Resource, builtin_resources, resources_from_crd
@@ -28,6 +29,9 @@ FIELDS = {"/pods": {"spec.nodeName", "status.phase", "spec.schedulerName", "stat
                       "involvedObject.uid", "reason", "type", "source"},
           "/nodes": {"spec.unschedulable"}, "/namespaces": {"status.phase"}}
 PROTECTED_NAMESPACES = {"default", "kube-system", "kube-public"}
+VAP_KEY = "admissionregistration.k8s.io/validatingadmissionpolicies"
+VAPB_KEY = "admissionregistration.k8s.io/validatingadmissionpolicybindings"
+REASON_CODES = {"Forbidden": 403, "Invalid": 422, "Unauthorized": 401, "RequestEntityTooLarge": 413}
 
 
 @dataclass
@@ -146,6 +150,37 @@ class Api:
                     "metadata.name", "Invalid", name, f'must be spec.names.plural+"."+spec.group')])
         return warnings
 
+    def _admit(self, t: Target, op: str, old: Obj | None, new: Obj | None, user: UserInfo) -> list[str]:
+        """Run the stored ValidatingAdmissionPolicies on a write; raise the real server's denial,
+        return ``Warn`` bindings' warnings. Nothing to do (and no CEL import) without bindings."""
+        with self.store.lock:
+            bindings = self.store.all_of(VAPB_KEY)
+            if not bindings:
+                return []
+            objs = [{**o, "kind": "ValidatingAdmissionPolicyBinding"} for o in bindings] + [
+                {**o, "kind": "ValidatingAdmissionPolicy"} for o in self.store.all_of(VAP_KEY)]
+            r = t.resource
+            ns = t.namespace or ""
+            ns_obj = self.store.peek("/namespaces", "", ns) if ns else None
+            from fma.kube.emulator.admission import admit
+
+            try:
+                verdict = admit(objs, old, new, username=user.username, groups=list(user.groups), namespace=ns,
+                                operation=op, group=r.group, version=r.version, resource=r.plural,
+                                subresource=t.sub or "", namespaced=r.namespaced, name=t.name,
+                                namespace_labels=((ns_obj or {}).get("metadata") or {}).get("labels") or {})
+            except (RuntimeError, ValueError) as exc:
+                raise ApiError(500, f"admission: {exc}", "InternalError") from None
+        if verdict.denials:
+            d = verdict.denials[0]
+            msg = f"ValidatingAdmissionPolicy '{d.policy}' with binding '{d.binding}' denied request: {d.message}"
+            name = t.name or ((new or {}).get("metadata") or {}).get("name") or ""
+            log.info("admission denied %s %s %r for %s: %s", op, r.group_resource, name, user.username, msg)
+            raise ApiError(REASON_CODES.get(d.reason, 422), f'{r.group_resource} "{name}" is forbidden: {msg}',
+                           d.reason, {"name": name, "group": r.group, "kind": r.plural,
+                                      "causes": [{"message": msg}]})
+        return verdict.warnings
+
     # ------------------------------------------------------------------ verbs
     def get(self, t: Target) -> Obj:
         return self._with_kind(t.resource, self.store.get(t.resource, t.namespace or "", t.name or ""))
@@ -168,10 +203,11 @@ class Api:
         o["kind"], o["apiVersion"] = r.kind, r.api_version
         return o
 
-    def create(self, t: Target, body: Obj, q: dict[str, str]) -> tuple[Obj, list[str]]:
+    def create(self, t: Target, body: Obj, q: dict[str, str], user: UserInfo = ADMIN) -> tuple[Obj, list[str]]:
         r = t.resource
         if t.sub == "binding":
-            return self._bind(t, body), []
+            warnings = self._admit(t, "CREATE", None, body if isinstance(body, dict) else None, user)
+            return self._bind(t, body), warnings
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request was not a JSON object")
         obj = copy.deepcopy(body)
@@ -192,6 +228,7 @@ class Api:
             errs = validation.validate_name(md["name"], label=r.key in ("/namespaces",))
             if errs:
                 raise self._invalid(r, md["name"], errs)
+        warnings += self._admit(t, "CREATE", None, obj, user)
         out = self.store.create(r, obj, dry_run=q.get("dryRun") == "All")
         if r.key == "apiextensions.k8s.io/customresourcedefinitions" and q.get("dryRun") != "All":
             self.register_crd(out)
@@ -263,7 +300,7 @@ class Api:
             self.store.update(r, new, cur)
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
-    def update(self, t: Target, body: Obj, q: dict[str, str]) -> tuple[Obj, list[str]]:
+    def update(self, t: Target, body: Obj, q: dict[str, str], user: UserInfo = ADMIN) -> tuple[Obj, list[str]]:
         r = t.resource
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request was not a JSON object")
@@ -275,9 +312,10 @@ class Api:
             want = (body.get("metadata") or {}).get("resourceVersion")
             if want and want != cur["metadata"].get("resourceVersion"):
                 raise errors.conflict(r.group_resource, t.name or "")
-            return self._replace(t, cur, copy.deepcopy(body), q)
+            return self._replace(t, cur, copy.deepcopy(body), q, user)
 
-    def _replace(self, t: Target, cur: Obj, new: Obj, q: dict[str, str]) -> tuple[Obj, list[str]]:
+    def _replace(self, t: Target, cur: Obj, new: Obj, q: dict[str, str],
+                 user: UserInfo = ADMIN) -> tuple[Obj, list[str]]:
         r = t.resource
         new.setdefault("metadata", {})
         self._with_kind(r, new)
@@ -301,10 +339,12 @@ class Api:
                 raise self._invalid(r, t.name or "", [validation.FieldError(
                     "metadata.finalizers", "Forbidden", detail="no new finalizers can be added if the object is "
                     "being deleted, found new finalizers " + json.dumps(sorted(added)))])
+        warnings += self._admit(t, "UPDATE", cur, new, user)
         out = self.store.update(r, new, cur, dry_run=q.get("dryRun") == "All")
         return self._with_kind(r, out), warnings
 
-    def patch(self, t: Target, raw: bytes, ctype: str, q: dict[str, str]) -> tuple[Obj, list[str]]:
+    def patch(self, t: Target, raw: bytes, ctype: str, q: dict[str, str],
+              user: UserInfo = ADMIN) -> tuple[Obj, list[str]]:
         r = t.resource
         ctype = ctype.split(";")[0].strip()
         try:
@@ -339,9 +379,9 @@ class Api:
             want = (new.get("metadata") or {}).get("resourceVersion")
             if want and want != cur["metadata"].get("resourceVersion"):
                 raise errors.conflict(r.group_resource, t.name or "")
-            return self._replace(t, cur, new, q)
+            return self._replace(t, cur, new, q, user)
 
-    def delete(self, t: Target, body: Obj | None, q: dict[str, str]) -> Obj:
+    def delete(self, t: Target, body: Obj | None, q: dict[str, str], user: UserInfo = ADMIN) -> Obj:
         r = t.resource
         opts = body if isinstance(body, dict) else {}
         grace = opts.get("gracePeriodSeconds", q.get("gracePeriodSeconds"))
@@ -354,6 +394,9 @@ class Api:
         if r.key == "/namespaces" and t.name in PROTECTED_NAMESPACES:
             raise ApiError(403, f'namespaces "{t.name}" is forbidden: this namespace may not be deleted', "Forbidden")
         with self.store.lock:
+            cur = self.store.peek(r.key, ns, t.name or "")
+            if cur is not None:
+                self._admit(t, "DELETE", cur, None, user)
             obj, gone = self.store.delete(r, ns, t.name or "", None if grace is None else int(grace), prop,
                                           pre.get("uid"), pre.get("resourceVersion"), dry)
             if gone and not dry:
@@ -378,13 +421,13 @@ class Api:
                     except ApiError:
                         pass
 
-    def delete_collection(self, t: Target, body: Obj | None, q: dict[str, str]) -> Obj:
+    def delete_collection(self, t: Target, body: Obj | None, q: dict[str, str], user: UserInfo = ADMIN) -> Obj:
         lst = self.list(t, q)
         out = []
         for o in lst["items"]:
             try:
                 out.append(self.delete(Target(t.resource, o["metadata"].get("namespace", ""), o["metadata"]["name"]),
-                                       body, q))
+                                       body, q, user))
             except ApiError:
                 pass
         return {**lst, "items": out}

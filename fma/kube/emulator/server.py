@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from fma.kube.emulator import discovery, errors
+from fma.kube.emulator.admission import UserInfo, user_from_headers
 from fma.kube.emulator.api import Api
 from fma.kube.emulator.errors import ApiError
 
@@ -65,6 +66,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _error(self, exc: ApiError) -> None:
         self._send(exc.code, exc.status())
+
+    def _user(self) -> UserInfo:
+        return user_from_headers(self.headers.get("Impersonate-User"), self.headers.get_all("Impersonate-Group"),
+                                 self.headers.get("Authorization"))
 
     def _wants_table(self) -> bool:
         return "as=Table" in (self.headers.get("Accept") or "")
@@ -122,17 +127,18 @@ class Handler(BaseHTTPRequestHandler):
                 if t.name and t.sub != "binding":
                     raise ApiError(405, "the server does not allow this method on the requested resource",
                                    "MethodNotAllowed")
-                out, warns = api.create(t, self._decode(raw), q)
+                out, warns = api.create(t, self._decode(raw), q, self._user())
                 self._send(201, out, warns)
             elif method == "PUT" and t.name:
-                out, warns = api.update(t, self._decode(raw), q)
+                out, warns = api.update(t, self._decode(raw), q, self._user())
                 self._send(200, out, warns)
             elif method == "PATCH" and t.name:
-                out, warns = api.patch(t, raw, self.headers.get("Content-Type") or "", q)
+                out, warns = api.patch(t, raw, self.headers.get("Content-Type") or "", q, self._user())
                 self._send(200, out, warns)
             elif method == "DELETE":
                 body = self._decode(raw)
-                out = api.delete(t, body, q) if t.name else api.delete_collection(t, body, q)
+                user = self._user()
+                out = api.delete(t, body, q, user) if t.name else api.delete_collection(t, body, q, user)
                 self._send(200, out)
             else:
                 raise ApiError(405, "the server does not allow this method on the requested resource",
