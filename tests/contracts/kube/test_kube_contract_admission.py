@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 import yaml
-from kube_contract_support import ROOT, Cluster, pod
+from kube_contract_support import Cluster, pod
 
 P = "dual-pods.llm-d.ai/"
 RELEASE_NS = "fma-system"
