@@ -206,12 +206,15 @@ def admit(objects: Iterable[Obj], old: Obj | None, new: Obj | None, *,
         "resource": {"group": group, "version": version, "resource": resource},
         "subResource": subresource,
     }
-    activation = {
-        "object": celpy.json_to_cel(new) if new is not None else None,
-        "oldObject": celpy.json_to_cel(old) if old is not None else None,
-        "request": celpy.json_to_cel(request),
-        "params": None,
-    }
+    activation: dict[str, Any] = {}  # built on the first policy that matches: most writes match none
+
+    def cel_activation() -> dict[str, Any]:
+        if not activation:
+            activation.update({"object": celpy.json_to_cel(new) if new is not None else None,
+                               "oldObject": celpy.json_to_cel(old) if old is not None else None,
+                               "request": celpy.json_to_cel(request), "params": None})
+        return activation
+
     verdict = Verdict(allowed=True)
     for binding in bindings:
         spec = binding.get("spec") or {}
@@ -226,7 +229,7 @@ def admit(objects: Iterable[Obj], old: Obj | None, new: Obj | None, *,
                 {k: v for k, v in constraints.items() if k != "resourceRules"}, req):
             continue
         bname = binding["metadata"]["name"]
-        found = _policy_denials(policy, bname, activation)
+        found = _policy_denials(policy, bname, cel_activation())
         if "Deny" in actions:
             verdict.denials += found
             verdict.messages += [f"{d.policy}: {d.message}" for d in found]
