@@ -202,6 +202,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache, private")
+        # The connection ends with the stream; say so, or a client's pool reuses a closed
+        # socket for its next request and logs a retry each time.
+        self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.flush()
         first = True
