@@ -17,6 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support import load_deploy_module
+
 ROOT = Path(__file__).resolve().parents[2]
 P = "dual-pods.llm-d.ai/"
 NS = "fma-system"
@@ -24,14 +26,7 @@ CONTROLLER = f"system:serviceaccount:{NS}:fma-fma-controllers"
 USER = "alice@example.com"
 
 
-def _load(name: str) -> Any:
-    mod_name = f"fma_deploy_{name}"
-    if mod_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(mod_name, ROOT / "deploy" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[mod_name]
+_load = load_deploy_module
 
 
 admission = _load("admission")

@@ -16,19 +16,14 @@ helm = pytest.importorskip("helm_python", reason="helm-python-sdk (Helm 4 SDK) i
 
 from fma.cli.install import default_chart_dir, render  # noqa: E402
 
+from tests.support import load_deploy_module
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = default_chart_dir()
 NS = "fma-system"
 
 
-def _load(name: str) -> Any:
-    mod_name = f"fma_deploy_{name}"
-    if mod_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(mod_name, ROOT / "deploy" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[mod_name]
+_load = load_deploy_module
 
 
 validate = _load("validate")

@@ -14,20 +14,15 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support import load_deploy_module
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "deploy" / "examples"
 P = "dual-pods.llm-d.ai/"
 KUSTOMIZATIONS = ["launcher-mode", "kustomize/base", "kustomize/overlays/examples/fma-requester"]
 
 
-def _load(name: str) -> Any:
-    mod_name = f"fma_deploy_{name}"
-    if mod_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(mod_name, ROOT / "deploy" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[mod_name]
+_load = load_deploy_module
 
 
 validate = _load("validate")

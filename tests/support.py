@@ -1,0 +1,22 @@
+"""Helpers shared by several test modules (import as ``from tests.support import ...``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_deploy_module(name: str) -> ModuleType:
+    """Import ``deploy/<name>.py`` (the deploy scripts are files, not a package), once."""
+    mod_name = f"fma_deploy_{name}"
+    if mod_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(mod_name, ROOT / "deploy" / f"{name}.py")
+        assert spec is not None and spec.loader is not None, f"deploy/{name}.py not found"
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[mod_name]
