@@ -8,8 +8,6 @@ unbound requesters and plain pods are left alone.
 from __future__ import annotations
 
 import copy
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 

@@ -4,10 +4,7 @@ strict) and the contract of CONTRACTS.md A6 checked on the objects themselves.""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml

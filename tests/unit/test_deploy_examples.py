@@ -4,12 +4,10 @@ its comments say (wire names of CONTRACTS.md A1, A2)."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
