@@ -155,3 +155,20 @@ def test_create_body_carries_port_gpus_and_env():
                        {"k": "v"})
     assert body == {"options": "--model m --port 8005", "gpu_uuids": ["GPU-a", "GPU-b"],
                     "env_vars": {"A": "1"}, "annotations": {"k": "v"}}
+
+
+def test_server_port_prefers_vllm_port_flag_over_the_requesters_merged_ports() -> None:
+    from fma.controllers.dualpods.pods import server_port
+
+    pod = {"spec": {"containers": [{"name": "inference-server",
+                                    "args": ["--model", "m", "--port", "8005"],
+                                    "ports": [{"containerPort": 8080}, {"containerPort": 8005}]}]}}
+    assert server_port(pod) == 8005
+    pod["spec"]["containers"][0]["args"] = ["--port=8006"]
+    assert server_port(pod) == 8006
+    pod["spec"]["containers"][0]["args"] = []
+    pod["spec"]["containers"][0]["readinessProbe"] = {"httpGet": {"path": "/health", "port": 8007}}
+    assert server_port(pod) == 8007
+    del pod["spec"]["containers"][0]["readinessProbe"]
+    assert server_port(pod) == 8080
+    assert server_port({"spec": {"containers": []}}) == 8000

@@ -125,10 +125,27 @@ def sleeper_bytes(pod: Pod) -> int:
 
 
 def server_port(pod: Pod, default: int = 8000) -> int:
-    """The `inference-server` container's first containerPort (vLLM's port)."""
+    """The port vLLM listens on in the `inference-server` container.
+
+    In order: a ``--port N`` / ``--port=N`` in its command or args (what vLLM itself
+    reads), the port of its httpGet readiness probe, its first containerPort, else vLLM's
+    default 8000. The container is the requester's merged with the server patch, so its
+    ports list may still start with the requester stub's own ports (8080/8081): the
+    first containerPort alone is not trustworthy.
+    """
     for c in (pod.get("spec") or {}).get("containers") or []:
-        if c.get("name") == N.SERVER_CONTAINER:
-            for p in c.get("ports") or []:
-                if p.get("containerPort"):
-                    return int(p["containerPort"])
+        if c.get("name") != N.SERVER_CONTAINER:
+            continue
+        argv = [str(a) for a in (c.get("command") or []) + (c.get("args") or [])]
+        for i, a in enumerate(argv):
+            value = argv[i + 1] if a == "--port" and i + 1 < len(argv) else (
+                a.split("=", 1)[1] if a.startswith("--port=") else None)
+            if value is not None and value.isdigit():
+                return int(value)
+        probe_port = ((c.get("readinessProbe") or {}).get("httpGet") or {}).get("port")
+        if isinstance(probe_port, int) or (isinstance(probe_port, str) and probe_port.isdigit()):
+            return int(probe_port)
+        for p in c.get("ports") or []:
+            if p.get("containerPort"):
+                return int(p["containerPort"])
     return default
