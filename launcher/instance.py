@@ -12,6 +12,7 @@ observes it reports back as lifecycle observations (``ready``, ``slept``, ``woke
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -61,7 +62,20 @@ class Instance:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def host(self) -> str:
+        """Where the instance listens, as seen from the launcher: its ``--host`` (a wildcard
+        means loopback), else the pod IP it inherits as ``FMA_POD_IP`` (``fma local`` binds
+        each pod's processes to the pod's own address), else loopback."""
+        for i, a in enumerate(self.argv):
+            value = self.argv[i + 1] if a == "--host" and i + 1 < len(self.argv) else (
+                a.split("=", 1)[1] if a.startswith("--host=") else None)
+            if value:
+                return "127.0.0.1" if value in ("0.0.0.0", "::", "[::]") else value
+        env = self.request.env_vars or {}
+        return env.get("FMA_POD_IP") or os.environ.get("FMA_POD_IP") or "127.0.0.1"
 
     def holding(self) -> Holding:
         return Holding(self.instance_id, self.state, tuple(self.request.gpu_uuids or ()),

@@ -52,11 +52,15 @@ def instance_command(engine: Any, req: CreateRequest, argv: tuple[str, ...], ind
     return cmd[3:], env
 
 
-def port_free(port: int) -> bool:
+def port_free(port: int, host: str | None = None) -> bool:
+    """Whether ``port`` can be bound where instances of this launcher listen: the pod IP
+    (``FMA_POD_IP``) when set — another pod's instance on the same port elsewhere is no
+    clash — else every interface."""
+    host = host or os.environ.get("FMA_POD_IP") or "0.0.0.0"
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind(("0.0.0.0", port))
+            s.bind((host, port))
             return True
         except OSError:
             return False
