@@ -24,6 +24,7 @@ from fma.controllers.dualpods.decide import decide_node
 from fma.controllers.dualpods.decision import Decision
 from fma.controllers.dualpods.executor import EffectFailed, Executor
 from fma.controllers.dualpods.journal import Journal
+from fma.controllers.dualpods.launcherwatch import LauncherWatcher
 from fma.controllers.dualpods.port import KubePort, Obj
 from fma.controllers.dualpods.workqueue import WorkQueue
 from fma.controllers.dualpods.world import Config, InstanceView, World, launcher_node
@@ -56,6 +57,7 @@ class DualPodsController:
         self.queue = WorkQueue()
         self.executor = Executor(port, self._cached_pod, self._observe, self.told_ready,
                                  self._set_instance, clock)
+        self.launchers = LauncherWatcher(self._publish_instances)
         self._workers = workers
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -79,6 +81,7 @@ class DualPodsController:
         for t in self._threads:
             t.join(10)
         self._threads.clear()
+        self.launchers.close()
         self.executor.close()
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
@@ -102,6 +105,10 @@ class DualPodsController:
                     return  # we already hold a newer copy (our own write)
                 store[name] = obj
         if kind == "pods":
+            if P.is_launcher(obj) or (old is not None and P.is_launcher(old)):
+                with self._lock:
+                    launchers = {n: p for n, p in self.cache["pods"].items() if P.is_launcher(p)}
+                self.launchers.sync(launchers)
             self.queue.add_all({self._node_of(obj), self._node_of(old) if old else ""} - {None})  # type: ignore[arg-type]
         else:
             self.queue.add_all(self._nodes())
@@ -137,6 +144,14 @@ class DualPodsController:
                 old = insts.get(iid)
                 insts[iid] = replace(view, ready=old.ready) if old is not None and old.status == view.status \
                     else view
+
+    def _publish_instances(self, launcher: str, views: dict[str, InstanceView]) -> None:
+        """A launcher's pushed records folded to its full instance map (see launcherwatch)."""
+        with self._lock:
+            self.instances[launcher] = views
+            pod = self.cache["pods"].get(launcher)
+        if pod is not None:
+            self.queue.add(self._node_of(pod) or "")
 
     def instance_event(self, launcher: str, iid: str, **changes: Any) -> None:
         """A launcher pushed a change of one instance (status, ready, sleeping, port)."""

@@ -7,8 +7,6 @@ binding); its other instances sleep. Choice order: hot, warm, evict, wait, cold.
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import json
 from typing import Any, Mapping
 
@@ -191,28 +189,16 @@ def _count(world: World, lp: Mapping[str, Any], claims: Claims) -> int:
     return len(world.instances_of(lp)) + claims.instances.get(P.name(lp), 0)
 
 
-def template_hash(lc: Mapping[str, Any]) -> str:
-    raw = json.dumps((lc.get("spec") or {}).get("podTemplate") or {}, sort_keys=True)
-    return hashlib.sha256(raw.encode()).hexdigest()[:16]
-
-
 def launcher_pod(world: World, r: Mapping[str, Any], lcname: str, lc: Mapping[str, Any], node: str) -> dict:
-    tmpl = copy.deepcopy((lc.get("spec") or {}).get("podTemplate") or {})
-    spec = tmpl.get("spec") or {}
-    if not any(c.get("name") == N.SERVER_CONTAINER for c in spec.get("containers") or []):
-        raise _Bad(f"LauncherConfig {lcname}: podTemplate has no container {N.SERVER_CONTAINER!r}")
-    spec["nodeName"] = node
-    tmd = tmpl.get("metadata") or {}
-    labels = dict(tmd.get("labels") or {})
-    labels.update({N.LBL_LAUNCHER_CONFIG: lcname, N.LBL_NODE_NAME: node, N.LBL_COMPONENT: N.COMPONENT_LAUNCHER})
-    annotations = dict(tmd.get("annotations") or {})
-    th = template_hash(lc)
-    annotations[N.ANN_LAUNCHER_CONFIG_HASH] = hashlib.sha256(f"{th};{node}".encode()).hexdigest()[:16]
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"generateName": f"launcher-{lcname}-",
-                         "namespace": P.meta(r).get("namespace") or world.namespace,
-                         "labels": labels, "annotations": annotations},
-            "spec": spec}
+    """A cold-start launcher pod: exactly the pod the populator would make for this node
+    (same template, labels, owner and drift digests — one builder, so the populator never
+    mistakes the controller's launcher for an outdated one and deletes it)."""
+    from fma.controllers.populator.template import build_launcher_pod, parse_launcher_config
+
+    view = parse_launcher_config({**lc, "metadata": {**(lc.get("metadata") or {}), "name": lcname}})
+    if not view.ok:
+        raise _Bad(f"LauncherConfig {lcname}: " + "; ".join(view.errors))
+    return build_launcher_pod(view, node, P.meta(r).get("namespace") or world.namespace)
 
 
 def _bound(world: World, r: Mapping[str, Any], lp: Mapping[str, Any], iname: str, msc: Mapping) -> Decision:
