@@ -88,8 +88,13 @@ def build(args: argparse.Namespace) -> Launcher:
     if args.debug_socket != "none":
         from launcher.zmqapi import start_debug_socket
 
-        addr = args.debug_socket or f"ipc://{state_dir / 'debug.sock'}"
-        launcher.extras.append(start_debug_socket(node, addr))
+        from fma.transport.addresses import ipc_address
+
+        addr = args.debug_socket or ipc_address(state_dir / "debug.sock")
+        try:
+            launcher.extras.append(start_debug_socket(node, addr))
+        except (OSError, ValueError) as exc:  # inspection is optional; serving is not
+            log.error("launcher %s: debug socket %s not started: %s", args.node, addr, exc)
     pod, ns = os.environ.get("POD_NAME"), os.environ.get("POD_NAMESPACE")
     if pod and ns:
         from launcher.podnotifier import KubePodPatcher, PodNotifier
