@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from fma.transport.addresses import ipc_address
+
 from fma.local.kubelet import Kubelet, NodeRuntime
 from fma.local.placement import ClusterState
 from fma.local.podnet import PodIPAllocator
@@ -151,7 +153,7 @@ class LocalCluster:
             self._start_system("controller", [
                 "controller", "--kubeconfig", self.kubeconfig, "--namespace", self.opts.namespace,
                 "--metrics-port", "0", "--event-log", os.path.join(self.dir, "controller-events.log"),
-                "--debug-socket", f"ipc://{os.path.join(self.dir, 'controller.sock')}", *self.opts.controller_args])
+                "--debug-socket", ipc_address(os.path.join(self.dir, "controller.sock")), *self.opts.controller_args])
         if self.opts.populator:
             self._start_system("populator", ["populator", "--kubeconfig", self.kubeconfig,
                                              "--namespace", self.opts.namespace], optional=True)

@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 TINY_MODEL = str(REPO / "models" / "tiny-llama")
 LAUNCHER_CONFIG = "local-launcher"
 LAUNCHER_PORT = 8001
+LAUNCHER_ZMQ_PORT = 8003  # the launcher's ZMQ asks + event stream; the controller follows it (container port "fma-zmq")
 SCENARIO_LABEL = "fma.llm-d.ai/local-scenario"
 
 POD_IP_ENV = [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
@@ -121,7 +122,7 @@ def launcher_config(engine: str, gpus_per_node: int, gpu_memory: int, time_scale
     args = ["--node", "$(NODE_NAME)", "--host", "$(POD_IP)", "--port", str(LAUNCHER_PORT),
             "--engine", "sim" if engine == "sim" else "vllm", "--mock-gpus", str(gpus_per_node),
             "--mock-gpu-memory", str(gpu_memory), "--state-dir", "$(FMA_NODE_DIR)/launchers/$(POD_NAME)",
-            "--stop-instances-on-exit", "--stop-grace", "3"]
+            "--stop-instances-on-exit", "--stop-grace", "3", "--zmq", f"tcp://$(POD_IP):{LAUNCHER_ZMQ_PORT}"]
     if engine == "sim":
         args += ["--sim-time-scale", f"{time_scale:g}"]
     container = {
@@ -129,7 +130,8 @@ def launcher_config(engine: str, gpus_per_node: int, gpu_memory: int, time_scale
         "image": "ghcr.io/llm-d-incubation/fma-py:local",
         "command": ["fma", "launcher"], "args": args,
         "env": POD_IP_ENV + [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}] + (VLLM_ENV if engine != "sim" else []),
-        "ports": [{"name": "launcher", "containerPort": LAUNCHER_PORT}],
+        "ports": [{"name": "launcher", "containerPort": LAUNCHER_PORT},
+                  {"name": "fma-zmq", "containerPort": LAUNCHER_ZMQ_PORT}],
         "readinessProbe": _probe("/health", LAUNCHER_PORT),
     }
     return {
@@ -145,3 +147,14 @@ def describe(obj: dict[str, Any]) -> str:
     return json.dumps(obj, indent=1)
 
 
+
+
+def population_policy(per_node: int, node_selector: dict[str, str]) -> dict[str, Any]:
+    """A LauncherPopulationPolicy keeping ``per_node`` launchers of the local LauncherConfig
+    on every node whose labels match ``node_selector``."""
+    return {
+        "apiVersion": "fma.llm-d.ai/v1alpha1", "kind": "LauncherPopulationPolicy",
+        "metadata": {"name": "local-launchers"},
+        "spec": {"enhancedNodeSelector": {"labelSelector": {"matchLabels": dict(node_selector)}},
+                 "countForLauncher": [{"launcherConfigName": LAUNCHER_CONFIG, "launcherCount": per_node}]},
+    }

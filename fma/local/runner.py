@@ -66,6 +66,10 @@ class ScenarioRunner:
         errors: list[str] = []
         self.start_watch()
         try:
+            if self.sc.launchers.get("per_node"):
+                self._ensure_launcher_config()
+                self._create_custom("launcherpopulationpolicies", podspecs.population_policy(
+                    self.sc.launchers["per_node"], self.sc.launchers.get("node_selector") or {}))
             for n, step in enumerate(self.sc.steps, 1):
                 try:
                     self._do(step)

@@ -62,6 +62,9 @@ class Scenario:
     source: str = ""
     nodes: int | None = None          # cluster size this scenario was written for (flags override)
     gpus_per_node: int | None = None
+    # A LauncherPopulationPolicy the run creates first: {per_node: N, node_selector: {labels}}.
+    # Launchers that the populator keeps are what make warm (and later hot) starts possible.
+    launchers: dict[str, Any] = field(default_factory=dict)
 
     def model_of(self, alias: str) -> str:
         return self.models.get(alias, alias)
@@ -131,7 +134,19 @@ def parse(doc: Any, source: str = "<scenario>") -> Scenario:
     return Scenario(name=str(doc.get("name") or Path(source).stem), description=str(doc.get("description") or ""),
                     steps=steps, models=models, time_scale=float(doc.get("time_scale") or 10.0), source=source,
                     nodes=(doc.get("cluster") or {}).get("nodes"),
-                    gpus_per_node=(doc.get("cluster") or {}).get("gpus_per_node"))
+                    gpus_per_node=(doc.get("cluster") or {}).get("gpus_per_node"),
+                    launchers=_launchers(doc.get("launchers"), source))
+
+
+def _launchers(raw: Any, source: str) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not isinstance(raw.get("per_node"), int) or raw["per_node"] < 0:
+        raise ScenarioError(f"{source}: `launchers` must be a mapping with an integer `per_node` >= 0, got {raw!r}")
+    sel = raw.get("node_selector") or {}
+    if not isinstance(sel, dict):
+        raise ScenarioError(f"{source}: `launchers.node_selector` must be a mapping of labels, got {sel!r}")
+    return {"per_node": raw["per_node"], "node_selector": {str(k): str(v) for k, v in sel.items()}}
 
 
 def _step(item: dict[str, Any]) -> Step:

@@ -12,14 +12,15 @@ from fma.local.scenario import ScenarioError, builtin_names, load, parse
 P = "dual-pods.llm-d.ai/"
 
 
-def test_builtin_scenarios_load_and_demo_expects_every_start_kind() -> None:
+def test_builtin_scenarios_load_and_demo_expects_cold_hot_and_warm_starts() -> None:
     assert {"demo", "churn", "swap"} <= set(builtin_names())
     for name in builtin_names():
         assert load(name).steps
     demo = load("demo")
     expects = [(s.mode, s.expect) for s in demo.steps if s.op == "create"]
     assert ("direct", "cold") in expects and ("direct", "hot") in expects
-    assert {("launcher", "cold"), ("launcher", "warm"), ("launcher", "hot")} <= set(expects)
+    assert {("launcher", "warm"), ("launcher", "hot")} <= set(expects)
+    assert demo.launchers == {"per_node": 2, "node_selector": {"kubernetes.io/hostname": "node-0"}}
     assert load("swap").gpus_per_node == 2
 
 
@@ -110,3 +111,12 @@ def test_requester_pods_carry_the_fma_annotations_and_bind_their_pod_ip() -> Non
     assert lm["metadata"]["annotations"][P + "inference-server-config"] == "isc-m"
     isc = podspecs.isc("Qwen/Qwen3-8B", 8005, "sim", 10)
     assert isc["spec"]["modelServerConfig"]["port"] == 8005 and "--model Qwen/Qwen3-8B" in isc["spec"]["modelServerConfig"]["options"]
+
+
+def test_a_bad_launchers_section_is_refused_with_the_scenario_named() -> None:
+    import pytest
+
+    from fma.local.scenario import ScenarioError, parse
+
+    with pytest.raises(ScenarioError, match="my.yaml: `launchers`"):
+        parse({"steps": [{"create": "a", "model": "m"}], "launchers": {"per_node": "two"}}, "my.yaml")
