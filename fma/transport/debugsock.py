@@ -36,12 +36,11 @@ class Filter:
     @classmethod
     def parse(cls, req: Mapping[str, Any]) -> "Filter":
         src = req.get("filter") if isinstance(req.get("filter"), Mapping) else req
-        out = cls(src.get("prefix") or src.get("actor") or "", src.get("machine"), src.get("state"))
-        for name in ("prefix", "machine", "state"):
-            v = getattr(out, name)
+        for name in ("prefix", "actor", "machine", "state"):
+            v = src.get(name)  # checked before any `or`: a falsy non-string (0, 0.0, []) is still wrong
             if v is not None and not isinstance(v, str):
                 raise BadRequest(f"filter {name!r} must be a string, got {v!r:.60}")
-        return out
+        return cls(src.get("prefix") or src.get("actor") or "", src.get("machine"), src.get("state"))
 
     def record(self, rec: Record) -> bool:
         return (rec.actor.startswith(self.prefix) and (self.machine is None or rec.machine == self.machine)
