@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics-port", type=int, default=8002, help="Prometheus /metrics port (default 8002; 0 off)")
     p.add_argument("--workers", type=int, default=4, help="nodes reconciled in parallel (default 4)")
     p.add_argument("--leader-elect", action="store_true",
-                   help="(accepted for chart compatibility; run one replica — see docs/DECISIONS.md)")
+                   help="reconcile only while holding the Lease fma-dual-pods-controller in --namespace; "
+                   "a replica that loses it exits (its Deployment restarts it as a follower)")
     p.add_argument("--debug-accelerator-memory", action="store_true",
                    help="log each requester's GPU memory use (SPI accelerator-memory-usage) when it binds")
     p.add_argument("--log-level", default=argparse.SUPPRESS,
@@ -69,7 +70,8 @@ def _run(args: argparse.Namespace) -> int:
     from fma.kube.dualpods_port import ClientKubePort, load_api_client
 
     try:
-        port = ClientKubePort(load_api_client(args.kubeconfig), args.namespace)
+        api_client = load_api_client(args.kubeconfig)
+        port = ClientKubePort(api_client, args.namespace)
     except Exception as exc:
         print(f"fma controller: no Kubernetes configuration: {exc}", file=sys.stderr)
         return 2
@@ -90,13 +92,45 @@ def _run(args: argparse.Namespace) -> int:
         metrics.serve(args.metrics_port)
     cfg = Config(sleeper_limit=args.sleeper_limit, host_memory_budget=budget, local_volume=args.local_volume,
                  launcher_port=args.launcher_port)
-    ctl = DualPodsController(port, cfg, journal, workers=args.workers, metrics=metrics).start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
+    running: dict[str, DualPodsController] = {}
+    lost = threading.Event()
+
+    def lead() -> None:
+        running["ctl"] = DualPodsController(port, cfg, journal, workers=args.workers, metrics=metrics).start()
+
+    def follow() -> None:
+        # Leadership lost: stop at once and exit, so that two controllers never act together;
+        # the Deployment starts this replica again as a follower.
+        if done.is_set():
+            return  # we are shutting down and gave the lease back ourselves
+        log.warning("dual-pods controller: leadership lost; stopping")
+        lost.set()
+        done.set()
+
+    elector = None
+    if args.leader_elect:
+        import os
+        import socket
+
+        from fma.kube import LeaderElector, Rest
+
+        identity = f"{socket.gethostname()}-{os.getpid()}"
+        log.info("dual-pods controller %s: waiting for the Lease fma-dual-pods-controller in %s",
+                 identity, args.namespace)
+        elector = LeaderElector(Rest(api_client), args.namespace, "fma-dual-pods-controller", identity,
+                                on_started=lead, on_stopped=follow).start()
+    else:
+        lead()
     done.wait()
-    ctl.stop()
+    if elector is not None:
+        elector.stop()
+    ctl = running.pop("ctl", None)
+    if ctl is not None:
+        ctl.stop()
     port.stop()
     if debug is not None:
         debug.stop()
-    return 0
+    return 1 if lost.is_set() else 0
