@@ -6,16 +6,17 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import zmq
 
-from fma.actors import LiveFold, LogFeed
+from fma.actors import LiveFold
 from fma.events import EventLog, Record
 from fma.events.fold import ActorState
 from fma.transport.codec import DEFAULT_MAX_FRAME, EnvelopeError, pack, unpack
 from fma.transport.curve import CurveServer, apply_server
 from fma.transport.loop import IOLoop, bind, is_private
+from fma.transport.service import LogFedService
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class _Tail:
     pinged: float
 
 
-class DebugServer:
+class DebugServer(LogFedService):
     """Serves ``log`` on a ROUTER at ``bind_addr``. ``states()`` defaults to a fold of the log."""
 
     def __init__(
@@ -85,33 +86,22 @@ class DebugServer:
         self._fold_lock = threading.Lock()
         self._states = states or self._fold_states
         self._tails: dict[bytes, _Tail] = {}
-        self.loop = IOLoop(f"debug-{name}", ctx)
-        self.router = self.loop.socket(zmq.ROUTER)
-        apply_server(self.router, curve)
+        loop = IOLoop(f"debug-{name}", ctx)
+        router = loop.socket(zmq.ROUTER)
+        apply_server(router, curve)
         try:  # a draft option in libzmq: tails also end by TTL and by 'untail'
-            self.router.setsockopt(zmq.ROUTER_NOTIFY, zmq.NOTIFY_DISCONNECT)
+            router.setsockopt(zmq.ROUTER_NOTIFY, zmq.NOTIFY_DISCONNECT)
         except (AttributeError, zmq.ZMQError):
             pass
-        self.router.setsockopt(zmq.MAXMSGSIZE, max_frame * 4)
-        self.router.setsockopt(zmq.SNDHWM, 100_000)
-        self.address = bind(self.router, bind_addr)
-        self.loop.add_reader(self.router, self._on_router)
+        router.setsockopt(zmq.MAXMSGSIZE, max_frame * 4)
+        router.setsockopt(zmq.SNDHWM, 100_000)
+        self.address = bind(router, bind_addr)
+        self._init_service(loop, router, log)
         self.loop.every(min(5.0, tail_ttl_s / 3), self._expire_tails)
-        self._feed: LogFeed | None = None
-        self._scheduled = False
         self.refused = 0
 
-    def start(self) -> "DebugServer":
-        self._feed = LogFeed(self.log, wake=self._wake)
-        self.loop.start()
-        return self
-
-    def stop(self) -> None:
-        if self._feed is not None:
-            self._feed.close()
-        self.loop.stop()
-
-    close = stop
+    def close(self) -> None:
+        self.stop()
 
     def _fold_states(self) -> list[ActorState]:
         with self._fold_lock:
@@ -120,42 +110,37 @@ class DebugServer:
         return [st[a] for a in sorted(st)]
 
     # --- requests ------------------------------------------------------------------------
-    def _on_router(self) -> None:
-        for _ in range(1000):
+    def _on_frames(self, frames: list[bytes]) -> None:
+        ident = frames[0]
+        if len(frames) == 2 and frames[1] == b"":  # ROUTER_NOTIFY: the client went away
+            self._tails.pop(ident, None)
+            return
+        req_id = None
+        try:
+            if len(frames) != 2:
+                raise BadRequest(f"expected one frame after the identity, got {len(frames) - 1}")
             try:
-                frames = self.router.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            ident = frames[0]
-            if len(frames) == 2 and frames[1] == b"":  # ROUTER_NOTIFY: the client went away
-                self._tails.pop(ident, None)
-                continue
-            req_id = None
-            try:
-                if len(frames) != 2:
-                    raise BadRequest(f"expected one frame after the identity, got {len(frames) - 1}")
-                try:
-                    req = unpack(frames[1], self.max_frame)
-                except EnvelopeError as exc:
-                    raise BadRequest(str(exc)) from None
-                if not isinstance(req, Mapping):
-                    raise BadRequest(f"request must be a map with 'op', got {type(req).__name__}")
-                req_id = req.get("id")
-                if req_id is not None and not isinstance(req_id, (int, str)):
-                    req_id = None
-                reply = self._handle(ident, req)
-            except (BadRequest, ValueError, TypeError, KeyError) as exc:
-                self.refused += 1
-                log.warning("debug socket %s: bad request from %s: %s", self.name, ident.hex(), exc)
-                reply = {"ok": False, "error": str(exc)}
-            except Exception as exc:  # never let a request kill the socket
-                self.refused += 1
-                log.exception("debug socket %s: request failed", self.name)
-                reply = {"ok": False, "error": f"internal error: {exc!r}"}
-            if reply is not None:
-                if req_id is not None:
-                    reply["id"] = req_id
-                self._send(ident, reply)
+                req = unpack(frames[1], self.max_frame)
+            except EnvelopeError as exc:
+                raise BadRequest(str(exc)) from None
+            if not isinstance(req, Mapping):
+                raise BadRequest(f"request must be a map with 'op', got {type(req).__name__}")
+            req_id = req.get("id")
+            if req_id is not None and not isinstance(req_id, (int, str)):
+                req_id = None
+            reply = self._handle(ident, req)
+        except (BadRequest, ValueError, TypeError, KeyError) as exc:
+            self.refused += 1
+            log.warning("debug socket %s: bad request from %s: %s", self.name, ident.hex(), exc)
+            reply = {"ok": False, "error": str(exc)}
+        except Exception as exc:  # never let a request kill the socket
+            self.refused += 1
+            log.exception("debug socket %s: request failed", self.name)
+            reply = {"ok": False, "error": f"internal error: {exc!r}"}
+        if reply is not None:
+            if req_id is not None:
+                reply["id"] = req_id
+            self._send(ident, reply)
 
     def _send(self, ident: bytes, msg: dict[str, Any]) -> None:
         try:
@@ -193,7 +178,7 @@ class DebugServer:
         since = req.get("since")
         if since is not None and (not isinstance(since, int) or isinstance(since, bool) or since < 0):
             raise BadRequest(f"tail 'since' must be a seq >= 0, got {since!r:.60}")
-        self._push()  # bring the feed up to date so the backlog and live records meet exactly
+        self._catch_up()  # bring the feed up to date so the backlog and live records meet exactly
         start = self._feed.last if since is None else min(since, self._feed.last)
         req_id = req.get("id")
         tail = _Tail(ident, req_id, flt, start, time.monotonic())
@@ -217,15 +202,7 @@ class DebugServer:
         self._send(tail.ident, msg)
 
     # --- live records --------------------------------------------------------------------
-    def _wake(self) -> None:
-        if not self._scheduled:
-            self._scheduled = True
-            self.loop.call_soon(self._push)
-
-    def _push(self) -> None:
-        self._scheduled = False
-        assert self._feed is not None
-        records = self._feed.poll()
+    def _on_records(self, records: Sequence[Record]) -> None:
         if not self._tails:
             return
         for rec in records:

@@ -7,16 +7,16 @@ import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import zmq
 
-from fma.actors import LogFeed
 from fma.actors.messages import ReplyFn, error_body
-from fma.events import EventLog
+from fma.events import EventLog, Record
 from fma.transport.codec import DEFAULT_MAX_FRAME, Envelope, EnvelopeError, decode, encode
 from fma.transport.curve import CurveServer, apply_server
 from fma.transport.loop import IOLoop, bind
+from fma.transport.service import LogFedService
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def pub_address_for(addr: str) -> str:
     raise ValueError(f"cannot derive an event-stream address from {addr}; pass pub_bind")
 
 
-class Endpoint:
+class Endpoint(LogFedService):
     """ROUTER + PUB on one IO thread: decode, refuse garbage with error replies, suppress
     duplicates, skip expired asks, answer ``$`` operations, and hand the rest to ``dispatch``."""
 
@@ -72,15 +72,13 @@ class Endpoint:
         self._seen: OrderedDict[tuple[str, Any], bytes | None] = OrderedDict()
         self._seen_lock = threading.Lock()
         self._peers: dict[bytes, tuple[float, str]] = {}
-        self.loop = IOLoop(f"endpoint-{name}", ctx)
-        self.router = self.loop.socket(zmq.ROUTER)
-        apply_server(self.router, curve)
-        self.router.setsockopt(zmq.MAXMSGSIZE, max_frame * 4)  # hard cap; the soft one answers
-        self.address = bind(self.router, bind_addr)
-        self.loop.add_reader(self.router, self._on_router)
+        loop = IOLoop(f"endpoint-{name}", ctx)
+        router = loop.socket(zmq.ROUTER)
+        apply_server(router, curve)
+        router.setsockopt(zmq.MAXMSGSIZE, max_frame * 4)  # hard cap; the soft one answers
+        self.address = bind(router, bind_addr)
+        self._init_service(loop, router, log)
         self.pub_address: str | None = None
-        self._feed: LogFeed | None = None
-        self._pub_scheduled = False
         if log is not None:
             self.pub = self.loop.socket(zmq.PUB)
             apply_server(self.pub, curve)
@@ -90,28 +88,11 @@ class Endpoint:
         self.received = 0
         self.refused = 0
 
-    def start(self) -> "Endpoint":
-        if self.log is not None:
-            self._feed = LogFeed(self.log, wake=self._wake_pub)
-        self.loop.start()
-        return self
-
-    def stop(self) -> None:
-        if self._feed is not None:
-            self._feed.close()
-        self.loop.stop()
+    def _after_stop(self) -> None:
         self._callbacks.shutdown(wait=False)
 
     # --- requests ------------------------------------------------------------------------
-    def _on_router(self) -> None:
-        for _ in range(1000):
-            try:
-                frames = self.router.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            self._handle(frames)
-
-    def _handle(self, frames: list[bytes]) -> None:
+    def _on_frames(self, frames: list[bytes]) -> None:
         try:
             self._handle_frames(frames)
         except Exception as exc:  # a bug, not the peer's fault: still answer, never die
@@ -231,15 +212,8 @@ class Endpoint:
         return sorted(s for _, s in self._peers.values())
 
     # --- event stream --------------------------------------------------------------------
-    def _wake_pub(self) -> None:
-        if not self._pub_scheduled:
-            self._pub_scheduled = True
-            self.loop.call_soon(self._publish)
-
-    def _publish(self) -> None:
-        self._pub_scheduled = False
-        assert self._feed is not None
-        for rec in self._feed.poll():
+    def _on_records(self, records: Sequence[Record]) -> None:
+        for rec in records:
             env = Envelope("event", rec.machine, rec.seq, self.name, rec.to_dict())
             try:
                 self.pub.send_multipart([rec.actor.encode(), encode(env, 1 << 30)], zmq.NOBLOCK)
