@@ -69,6 +69,9 @@ shift || true
 setup
 export PATH="$venv/bin:$PATH"
 export VIRTUAL_ENV="$venv"
+# This clone first, for us and every process we start, even if another clone has since
+# repointed the shared venv's .pth file at itself.
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 case "$cmd" in
   env) echo "$venv" ;;
   local) exec "$venv/bin/fma" local "$@" ;;
