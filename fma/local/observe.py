@@ -24,6 +24,7 @@ PREFIX = "dual-pods.llm-d.ai/"
 LBL_DUAL = PREFIX + "dual"
 LBL_INSTANCE = PREFIX + "instance"
 LBL_SLEEPING = PREFIX + "sleeping"
+LBL_LAUNCHER_CONFIG = PREFIX + "launcher-config-name"
 ANN_REQUESTER = PREFIX + "requester"
 ANN_STATUS = PREFIX + "status"
 ROLE = "fma.llm-d.ai/local-role"
@@ -142,6 +143,12 @@ class Observer:
     def wait(self, pred: Callable[[], bool], timeout: float) -> bool:
         with self.cond:
             return self.cond.wait_for(pred, timeout=timeout)
+
+    def ready_launchers(self) -> int:
+        """Launcher pods (``launcher-config-name`` label) that are Ready now."""
+        with self.cond:
+            return sum(1 for p in self.pods.values()
+                       if LBL_LAUNCHER_CONFIG in ((p.get("metadata") or {}).get("labels") or {}) and is_ready(p))
 
     def counts(self) -> dict[str, int]:
         out = {"hot": 0, "warm": 0, "cold": 0}

@@ -70,6 +70,10 @@ class ScenarioRunner:
                 self._ensure_launcher_config()
                 self._create_custom("launcherpopulationpolicies", podspecs.population_policy(
                     self.sc.launchers["per_node"], self.sc.launchers.get("node_selector") or {}))
+                try:
+                    self._await_launchers()
+                except ScenarioFailed as exc:
+                    errors.append(f"launcher population: {exc}")
             for n, step in enumerate(self.sc.steps, 1):
                 try:
                     self._do(step)
@@ -101,6 +105,20 @@ class ScenarioRunner:
             self._stop.wait(step.seconds)
         elif step.op == "fault":
             self._kill(step.name)
+
+    def _await_launchers(self, timeout: float = 60.0) -> None:
+        """Wait until the populator's launchers are Ready on every matching node, so the
+        first requesters find them (warm starts) instead of racing them (cold starts)."""
+        sel = self.sc.launchers.get("node_selector") or {}
+        nodes = [n for n in self.cluster.kube.list_nodes()
+                 if all(((n.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in sel.items())]
+        want = self.sc.launchers["per_node"] * len(nodes)
+        if want == 0:
+            return
+        self.obs.note(f"waiting for {want} launcher(s) from the populator")
+        if not self.obs.wait(lambda: self.obs.ready_launchers() >= want or self._stop.is_set(), timeout):
+            raise ScenarioFailed(f"only {self.obs.ready_launchers()} of {want} launchers Ready after {timeout:.0f}s "
+                                 f"(is `fma populator` running? logs under {self.cluster.dir})")
 
     def _ensure_launcher_config(self) -> None:
         if self._launcher_config:
@@ -148,13 +166,28 @@ class ScenarioRunner:
         if step.until == "ready":
             pred = lambda: all(r.ready_at is not None for r in reqs)  # noqa: E731
         else:
-            pred = lambda: all(r.gone_at is not None for r in reqs if r.deleted_at is not None)  # noqa: E731
-        if not self.obs.wait(lambda: pred() or self._stop.is_set(), step.timeout) or self._stop.is_set():
+            # gone from the API server and their GPUs back with the scheduler, so the next
+            # requesters are placed on the GPUs these held
+            placed = self.cluster.state.where if getattr(self.cluster, "state", None) is not None else {}
+            pred = lambda: all(r.gone_at is not None and f"{self.ns}/{r.name}" not in placed  # noqa: E731
+                               for r in reqs if r.deleted_at is not None)
+        if not self._poll(pred, step.timeout) or self._stop.is_set():
             late = [r.name for r in reqs if (r.ready_at is None if step.until == "ready" else r.gone_at is None)]
             notes = "; ".join(f"{r.name}: {r.status_note}" for r in reqs if r.status_note)
             raise ScenarioFailed(f"timed out after {step.timeout:.0f}s waiting for {late} to be {step.until}"
                                  + (f" (status: {notes})" if notes else "")
                                  + f"; logs under {self.cluster.dir}")
+
+    def _poll(self, pred: Callable[[], bool], timeout: float) -> bool:
+        """Wait for ``pred``, woken by pod events and re-checked every 50 ms (some of what
+        it reads, like the scheduler's books, changes without a pod event)."""
+        deadline = time.monotonic() + timeout
+        while not self._stop.is_set():
+            if self.obs.wait(lambda: pred() or self._stop.is_set(), min(0.05, max(0.0, deadline - time.monotonic()))):
+                return not self._stop.is_set()
+            if time.monotonic() >= deadline:
+                return False
+        return False
 
     def _kill(self, name: str) -> None:
         kubelet = self.cluster.kubelet

@@ -105,7 +105,9 @@ class Scheduler:
         return True
 
     def _schedule_pending(self) -> None:
-        for key in sorted(self.pending, key=lambda k: (self.pending[k]["metadata"].get("creationTimestamp") or "", k)):
+        # Oldest first; ties (timestamps have one-second resolution) keep arrival order, so
+        # requesters created in a row get GPUs in the order they were made.
+        for key in sorted(self.pending, key=lambda k: self.pending[k]["metadata"].get("creationTimestamp") or ""):
             pod = self.pending[key]
             try:
                 placement = self.state.place(pod)

@@ -82,3 +82,21 @@ def test_pod_ips_are_distinct_loopback_addresses_and_reused_after_release() -> N
     alloc.release("a")
     assert alloc.allocate("c") == "127.0.2.2"
     assert alloc.allocate("d") == a
+
+
+def test_pods_created_in_the_same_second_get_gpus_in_the_order_they_arrived_not_by_name() -> None:
+    from fma.local.memkube import MemKube
+    from fma.local.placement import ANN_GPUS
+    from fma.local.scheduler import Scheduler
+
+    kube, st = MemKube(), cluster(1, 4)
+    sched = Scheduler(kube, st)
+    for name in ("w-llama-a", "w-qwen-a", "w-llama-b"):   # name order differs from arrival order
+        p = pod(1)
+        p["metadata"] = {"name": name, "namespace": "default", "uid": name}
+        created = kube.create_pod("default", p)
+        created["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"  # one-second resolution: a tie
+        sched._on_event("ADDED", created)
+    sched._schedule_pending()
+    got = {n: kube.get_pod("default", n)["metadata"]["annotations"][ANN_GPUS] for n in ("w-llama-a", "w-qwen-a", "w-llama-b")}
+    assert got == {"w-llama-a": "GPU-0-0", "w-qwen-a": "GPU-0-1", "w-llama-b": "GPU-0-2"}

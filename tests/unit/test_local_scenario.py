@@ -21,7 +21,11 @@ def test_builtin_scenarios_load_and_demo_expects_cold_hot_and_warm_starts() -> N
     assert ("direct", "cold") in expects and ("direct", "hot") in expects
     assert {("launcher", "warm"), ("launcher", "hot")} <= set(expects)
     assert demo.launchers == {"per_node": 2, "node_selector": {"kubernetes.io/hostname": "node-0"}}
-    assert load("swap").gpus_per_node == 2
+    swap = load("swap")
+    assert swap.gpus_per_node == 1 and len(set(swap.models.values())) > swap.gpus_per_node   # more models than GPUs
+    churn = load("churn")
+    # a launcher serves one requester at a time: the populator keeps one per concurrent requester
+    assert churn.launchers["per_node"] >= 4 and churn.nodes == 1
 
 
 def test_repeat_expands_names_per_iteration() -> None:
