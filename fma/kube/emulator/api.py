@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from fma.kube.emulator import errors, validation
+from fma.kube.emulator import errors, scale, validation
 from fma.kube.emulator.admission import ADMIN, UserInfo
 from fma.kube.emulator.errors import ApiError
 from fma.kube.emulator.patch import PatchError, json_patch, merge_patch, strategic_merge
@@ -103,7 +103,8 @@ class Api:
             raise ApiError(404, "the server could not find the requested resource", "NotFound")
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
-        if sub and not ((sub == "status" and r.status) or (sub == "binding" and r.key == "/pods")):
+        if sub and not ((sub == "status" and r.status) or (sub == "binding" and r.key == "/pods")
+                        or (sub == "scale" and r.key in scale.SCALABLE)):
             raise ApiError(404, "the server could not find the requested resource", "NotFound")
         return Target(r, ns if r.namespaced else "", name, sub)
 
@@ -183,7 +184,10 @@ class Api:
 
     # ------------------------------------------------------------------ verbs
     def get(self, t: Target) -> Obj:
-        return self._with_kind(t.resource, self.store.get(t.resource, t.namespace or "", t.name or ""))
+        obj = self.store.get(t.resource, t.namespace or "", t.name or "")
+        if t.sub == "scale":
+            return scale.to_scale(obj)
+        return self._with_kind(t.resource, obj)
 
     def list(self, t: Target, q: dict[str, str]) -> Obj:
         r = t.resource
@@ -312,7 +316,15 @@ class Api:
             want = (body.get("metadata") or {}).get("resourceVersion")
             if want and want != cur["metadata"].get("resourceVersion"):
                 raise errors.conflict(r.group_resource, t.name or "")
+            if t.sub == "scale":
+                return self._scale(t, cur, body, q, user)
             return self._replace(t, cur, copy.deepcopy(body), q, user)
+
+    def _scale(self, t: Target, cur: Obj, sc: Obj, q: dict[str, str], user: UserInfo) -> tuple[Obj, list[str]]:
+        """Write a Scale's replicas into its object; answer with the new Scale."""
+        new = scale.apply_scale(cur, sc, t.resource.group_resource, t.name or "")
+        out, warnings = self._replace(Target(t.resource, t.namespace, t.name, None), cur, new, q, user)
+        return scale.to_scale(out), warnings
 
     def _replace(self, t: Target, cur: Obj, new: Obj, q: dict[str, str],
                  user: UserInfo = ADMIN) -> tuple[Obj, list[str]]:
@@ -363,13 +375,14 @@ class Api:
                            + ", ".join(sorted(kinds)), "UnsupportedMediaType")
         with self.store.lock:
             cur = self.store.get(r, t.namespace or "", t.name or "")
+            base = scale.to_scale(cur) if t.sub == "scale" else cur
             try:
                 if ctype == "application/json-patch+json":
-                    new = json_patch(cur, doc)
+                    new = json_patch(base, doc)
                 elif ctype == "application/merge-patch+json":
-                    new = merge_patch(cur, doc)
+                    new = merge_patch(base, doc)
                 else:
-                    new = strategic_merge(cur, doc)
+                    new = strategic_merge(base, doc)
             except PatchError as exc:
                 if exc.code == 400:
                     raise errors.bad_request(str(exc)) from None
@@ -379,6 +392,8 @@ class Api:
             want = (new.get("metadata") or {}).get("resourceVersion")
             if want and want != cur["metadata"].get("resourceVersion"):
                 raise errors.conflict(r.group_resource, t.name or "")
+            if t.sub == "scale":
+                return self._scale(t, cur, new, q, user)
             return self._replace(t, cur, new, q, user)
 
     def delete(self, t: Target, body: Obj | None, q: dict[str, str], user: UserInfo = ADMIN) -> Obj:

@@ -55,6 +55,9 @@ class Resource:
         if self.status:
             out.append({"name": f"{self.plural}/status", "singularName": "", "namespaced": self.namespaced,
                         "kind": self.kind, "verbs": ["get", "patch", "update"]})
+        if self.key in ("apps/replicasets", "apps/deployments"):
+            out.append({"name": f"{self.plural}/scale", "singularName": "", "namespaced": self.namespaced,
+                        "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]})
         if self.key == "/pods":
             out.append({"name": "pods/binding", "singularName": "", "namespaced": True, "kind": "Binding",
                         "verbs": ["create"]})
