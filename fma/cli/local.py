@@ -22,6 +22,7 @@ examples:
   fma local                                   # the demo, ~30 s, exit 0 with a summary
   fma local --json                            # one JSON object at the end
   fma local --scenario swap --time-scale 50
+  fma local --scenario churn --timeline /tmp/churn.png   # every server's states per GPU, drawn
   fma local --serve --kubeconfig-out /tmp/fma.kubeconfig   # then: kubectl --kubeconfig /tmp/fma.kubeconfig get pods
   fma local --engine vllm-cpu --scenario demo # real vLLM on the CPU (slow: ~1 min per cold start)
 """
@@ -47,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--serve", action="store_true", help="keep running after the scenario (or without one) until Ctrl-C")
     p.add_argument("--kubeconfig-out", default=None, metavar="PATH", help="write a kubeconfig for kubectl / fma debug here")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end (and no live view)")
+    p.add_argument("--timeline", default=None, metavar="PATH.png|PATH.svg",
+                   help="draw every server's states (starting/awake/asleep) per GPU over time to this file")
     p.add_argument("--state-dir", default=None, help="where logs and state go (default a new temporary directory)")
     p.add_argument("--no-controller", action="store_true", help="do not start the dual-pods controller")
     p.add_argument("--strict", action="store_true", help="exit 1 when a start kind differs from the scenario's expect")

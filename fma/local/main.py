@@ -87,6 +87,31 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
+def _gpu_rows(cluster: Any) -> list[tuple[str, int, str, int, int]]:
+    from fma.local.gpumem import cluster_usage
+
+    try:
+        return cluster_usage({n: (rt.dir, rt.gpu_uuids) for n, rt in cluster.nodes.items()}, cluster.opts.gpu_memory)
+    except Exception as exc:  # noqa: BLE001 - the view goes on without the GPU table
+        log.debug("GPU usage: %s", exc)
+        return []
+
+
+def _timeline(cluster: Any, runner: Any, result: Any, path: str) -> str | None:
+    """Draw the run's timeline to ``path``; on failure say why (the run itself stands)."""
+    from fma.local.timeline import draw
+
+    rows = [(n, u) for n in sorted(cluster.nodes) for u in cluster.nodes[n].gpu_uuids]
+    with runner.obs.cond:
+        spans = runner.obs.timeline.spans(result.finished)
+    try:
+        return draw(spans, path, t0=result.started, rows=rows,
+                    title=f"fma local — scenario {result.scenario} ({result.engine}): servers per GPU")
+    except Exception as exc:  # noqa: BLE001
+        print(f"fma local: could not draw the timeline {path}: {exc}", file=sys.stderr)
+        return None
+
+
 def _run_scenario(cluster: Any, scenario: Any, args: argparse.Namespace, console: Any | None) -> int:
     from fma.local import report
     from fma.local.runner import ScenarioRunner
@@ -101,13 +126,15 @@ def _run_scenario(cluster: Any, scenario: Any, args: argparse.Namespace, console
 
         started = time.monotonic()
         title = f"fma local — {scenario.name} ({args.engine})"
-        with Live(render_live(runner.obs, title, started), console=console, refresh_per_second=4,
-                  transient=False) as lv:
+
+        def view() -> Any:
+            return render_live(runner.obs, title, started, gpus=_gpu_rows(cluster))
+        with Live(view(), console=console, refresh_per_second=4, transient=False) as lv:
             done = threading.Event()
 
             def refresh() -> None:
                 while not done.wait(0.25):
-                    lv.update(render_live(runner.obs, title, started))
+                    lv.update(view())
             t = threading.Thread(target=refresh, daemon=True)
             t.start()
             try:
@@ -115,12 +142,14 @@ def _run_scenario(cluster: Any, scenario: Any, args: argparse.Namespace, console
             finally:
                 done.set()
                 t.join()
-                lv.update(render_live(runner.obs, title, started))
+                lv.update(view())
     else:
         result = runner.run()
-    extra = {"cluster": {"nodes": cluster.opts.nodes, "gpus_per_node": cluster.opts.gpus_per_node,
-                         "gpu_memory": cluster.opts.gpu_memory},
-             "time_scale": runner.time_scale, "state_dir": cluster.dir}
+    extra: dict[str, Any] = {"cluster": {"nodes": cluster.opts.nodes, "gpus_per_node": cluster.opts.gpus_per_node,
+                                         "gpu_memory": cluster.opts.gpu_memory},
+                             "time_scale": runner.time_scale, "state_dir": cluster.dir}
+    if getattr(args, "timeline", None):
+        extra["timeline"] = _timeline(cluster, runner, result, args.timeline)
     summ = report.summary(result, extra)
     if args.json:
         print(json.dumps(summ), flush=True)

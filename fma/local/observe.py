@@ -20,6 +20,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from fma.local.placement import ANN_GPUS
+from fma.local.timeline import Timeline
+
 PREFIX = "dual-pods.llm-d.ai/"
 LBL_DUAL = PREFIX + "dual"
 LBL_INSTANCE = PREFIX + "instance"
@@ -27,6 +30,7 @@ LBL_SLEEPING = PREFIX + "sleeping"
 LBL_LAUNCHER_CONFIG = PREFIX + "launcher-config-name"
 ANN_REQUESTER = PREFIX + "requester"
 ANN_STATUS = PREFIX + "status"
+ANN_ACCELERATORS = PREFIX + "accelerators"
 ROLE = "fma.llm-d.ai/local-role"
 
 
@@ -69,6 +73,8 @@ class Observer:
     sleeps: int = 0
     recent: deque = field(default_factory=lambda: deque(maxlen=12))
     on_note: Callable[[str], None] | None = None
+    timeline: Timeline = field(default_factory=Timeline)
+    bound: dict[str, str] = field(default_factory=dict)  # requester -> server it is bound to (timeline key)
 
     def __post_init__(self) -> None:
         self.cond = threading.Condition()
@@ -98,6 +104,9 @@ class Observer:
             if r is not None and r.gone_at is None and (not r.uid or r.uid == meta.get("uid")):
                 r.gone_at = now
                 self.note(f"requester {name} gone")
+            self._server_left(name, now)
+            for server in [k for k in self.timeline.open if k == name or k.startswith(name + "/")]:
+                self.timeline.set(server, "gone", now)
             return
         self.pods[name] = pod
         self.first_seen.setdefault(name, now)
@@ -107,6 +116,8 @@ class Observer:
             self.sleeps += 1
             self.note(f"{name} asleep")
         self.sleeping[name] = sleeping
+        if sleeping and self.timeline.state_of(name) not in (None, "asleep"):
+            self.timeline.set(name, "asleep", now)
         r = self.requesters.get(name)
         if r is None:
             return
@@ -116,6 +127,7 @@ class Observer:
         if err and err != r.status_note:
             r.status_note = err
             self.note(f"requester {name} status: {err}")
+        self._track_server(r, pod, now)
         if r.ready_at is None and is_ready(pod):
             r.ready_at = now
             r.provider = labels.get(LBL_DUAL, "")
@@ -123,6 +135,31 @@ class Observer:
             r.start = self._start_kind(r)
             self.note(f"requester {name} Ready in {r.ready_seconds:.2f}s — {r.start} start"
                       + (f" on {r.provider}" if r.provider else ""))
+
+    def _track_server(self, r: Requester, pod: dict[str, Any], now: float) -> None:
+        """The timeline of the server this requester is bound to: starting, then awake."""
+        meta = pod.get("metadata") or {}
+        labels, ann = meta.get("labels") or {}, meta.get("annotations") or {}
+        dual = labels.get(LBL_DUAL)
+        if meta.get("deletionTimestamp"):
+            return
+        if not dual:
+            self._server_left(r.name, now)
+            return
+        server = f"{dual}/{labels[LBL_INSTANCE][:10]}" if r.mode == "launcher" and labels.get(LBL_INSTANCE) else dual
+        self.bound[r.name] = server
+        gpus = [g for g in (ann.get(ANN_GPUS) or ann.get(ANN_ACCELERATORS) or "").split(",") if g]
+        self.timeline.set(server, "awake" if is_ready(pod) else "starting", now,
+                          label=f"{r.model.rsplit('/', 1)[-1]} · {r.name}", node=r.node, gpus=gpus)
+
+    def _server_left(self, requester: str, now: float) -> None:
+        """A requester left its server: a launcher's instance is put to sleep (a direct
+        provider says so itself with its ``sleeping`` label)."""
+        server = self.bound.pop(requester, None)
+        if server is not None and "/" in server and self.timeline.state_of(server) not in (None, "asleep"):
+            self.timeline.set(server, "asleep", now)
+            self.sleeps += 1
+            self.note(f"instance {server} asleep")
 
     def _start_kind(self, r: Requester) -> str:
         prov_seen = self.first_seen.get(r.provider)

@@ -1,6 +1,7 @@
 """The end of a run: one JSON object (``--json``) or a summary table for people.
 
-GPU-seconds: ``requested`` = GPUs held by requesters from creation until gone;
+GPU-seconds: ``requested`` = GPUs held by requesters from creation until gone (also per
+requester, as its ``gpu_seconds``);
 ``serving`` = from Ready until deleted (what users got); ``always_on`` = what dedicated
 always-on server pods would have held: for each model, its peak number of concurrent
 requesters × their GPUs × the run's length. ``saved_vs_always_on`` = 1 − requested/always_on.
@@ -44,7 +45,9 @@ def summary(res: RunResult, extra: dict[str, Any] | None = None) -> dict[str, An
     reqs = [{"name": r.name, "mode": r.mode, "model": r.model, "gpus": r.gpus, "node": r.node,
              "start": r.start or None, "expected_start": r.expect or None,
              "ready_seconds": _round(r.ready_seconds), "provider": r.provider or None,
-             "instance": r.instance or None} for r in res.requesters]
+             "instance": r.instance or None,
+             "gpu_seconds": round(r.gpus * max(0.0, (r.gone_at or res.finished) - r.created), 2)}
+            for r in res.requesters]
     counts = {"hot": 0, "warm": 0, "cold": 0}
     by_kind: dict[str, list[float]] = {"hot": [], "warm": [], "cold": []}
     for r in res.requesters:

@@ -1,11 +1,12 @@
-"""The live view while a scenario runs (a TTY): pods, requesters by start kind, and the
-most recent happenings. Without a TTY, :func:`plain_note` prints one log line each."""
+"""The live view while a scenario runs (a TTY): pods, GPU bytes per GPU, requesters by
+start kind, and the most recent happenings. Without a TTY, :func:`plain_note` prints one
+log line each."""
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import Any, Sequence
 
 from fma.local.observe import LBL_DUAL, LBL_INSTANCE, LBL_SLEEPING, ROLE, Observer, is_ready
 from fma.local.placement import ANN_GPUS
@@ -19,7 +20,27 @@ def _role(pod: dict[str, Any]) -> str:
         "dual-pods.llm-d.ai/requester") else "pod")
 
 
-def render_live(obs: Observer, title: str, started: float) -> Any:
+GiB = 10**9
+
+
+def gpu_table(rows: Sequence[tuple[str, int, str, int, int]], width: int = 20) -> Any:
+    """GPU bytes per GPU: ``rows`` of ``(node, index, uuid, used bytes, capacity)``."""
+    from rich.table import Table
+
+    t = Table(title="GPU memory", expand=False)
+    for col in ("node", "gpu", "used", "", "uuid"):
+        t.add_column(col, overflow="fold")
+    for node, index, uuid, used, cap in rows:
+        frac = min(1.0, used / cap) if cap else 0.0
+        n = round(frac * width)
+        color = "red" if frac > 0.9 else ("yellow" if frac > 0.5 else "green")
+        t.add_row(node, str(index), f"{used / GiB:.1f} / {cap / GiB:.0f} GB",
+                  f"[{color}]{'█' * n}[/][dim]{'·' * (width - n)}[/]", uuid[-12:])
+    return t
+
+
+def render_live(obs: Observer, title: str, started: float,
+                gpus: Sequence[tuple[str, int, str, int, int]] | None = None) -> Any:
     from rich.console import Group
     from rich.table import Table
 
@@ -46,7 +67,10 @@ def render_live(obs: Observer, title: str, started: float) -> Any:
         notes.add_row(f"[dim]{ts}[/] {text}")
     head = f"starts: [red]{counts['hot']} hot[/], [yellow]{counts['warm']} warm[/], [cyan]{counts['cold']} cold[/]" \
            f"; sleeps {obs.sleeps}"
-    return Group(t, head, notes)
+    parts: list[Any] = [t]
+    if gpus:
+        parts.append(gpu_table(gpus))
+    return Group(*parts, head, notes)
 
 
 def plain_note(text: str) -> None:

@@ -98,7 +98,9 @@ def test_json_summary_has_requesters_start_kinds_and_gpu_seconds() -> None:
           Requester("b", "direct", "m", 1, created=8.0, ready_at=8.5, start="hot", expect="hot")]
     s = report.summary(RunResult("demo", "sim", 0.0, 10.0, rs, sleeps=1))
     assert s["requesters"][0] == {"name": "a", "mode": "direct", "model": "m", "gpus": 1, "node": "", "start": "cold",
-                                  "expected_start": None, "ready_seconds": 4.0, "provider": None, "instance": None}
+                                  "expected_start": None, "ready_seconds": 4.0, "provider": None, "instance": None,
+                                  "gpu_seconds": 7.0}
+    assert s["requesters"][1]["gpu_seconds"] == 2.0      # still held at the end of the run
     assert s["starts"] == {"hot": 1, "warm": 0, "cold": 1} and s["wakes"] == 1 and s["sleeps"] == 1
     assert s["gpu_seconds"] == {"requested": 9.0, "serving": 3.5, "always_on": 10.0, "saved_vs_always_on": 0.1}
     assert s["ok"] is True
