@@ -57,10 +57,10 @@ def render_live(obs: Observer, title: str, started: float,
         state = "asleep" if labels.get(LBL_SLEEPING) == "true" else ("deleting" if meta.get("deletionTimestamp") else "")
         if labels.get(LBL_INSTANCE):
             state = (state + " inst " + labels[LBL_INSTANCE][:10]).strip()
-        gpus = ((meta.get("annotations") or {}).get(ANN_GPUS) or "")
+        held = ((meta.get("annotations") or {}).get(ANN_GPUS) or "")
         t.add_row(meta.get("name", ""), _role(p), (p.get("spec") or {}).get("nodeName") or "-",
                   st.get("phase", "-"), "yes" if is_ready(p) else "no", st.get("podIP") or "-",
-                  str(len(gpus.split(","))) if gpus else "0", labels.get(LBL_DUAL, ""), state)
+                  str(len(held.split(","))) if held else "0", labels.get(LBL_DUAL, ""), state)
     notes = Table.grid()
     notes.add_column()
     for ts, text in recent[-8:]:

@@ -123,6 +123,9 @@ def test_live_view_shows_gpu_bytes_per_gpu() -> None:
     con.print(gpu_table(rows))
     text = con.export_text()
     assert "72.0 / 80 GB" in text and "0.0 / 80 GB" in text and "█" in text
+    obs = Observer()
+    obs.on_pod("ADDED", pod("r1", ready=True, gpus="GPU-aaaa-000000000000", dual="r1-dual-x"))   # a pod holding a GPU
     con = Console(record=True, width=160, color_system=None)
-    con.print(render_live(Observer(), "t", 0.0, gpus=rows))
-    assert "GPU memory" in con.export_text()
+    con.print(render_live(obs, "t", 0.0, gpus=rows))
+    text = con.export_text()
+    assert "GPU memory" in text and "72.0 / 80 GB" in text and "r1" in text
