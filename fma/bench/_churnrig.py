@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -123,7 +124,8 @@ class Rig:
         out["bench"] = time.process_time()
         return out
 
-    def close(self) -> None:
+    def close(self, keep: bool = False) -> None:
+        """Stop everything; the state directory (process logs) stays only with ``keep``."""
         self._stop.set()
         self._events.put(None)
         for name in ("controller", "apiserver"):
@@ -141,6 +143,8 @@ class Rig:
         for t in self._threads:
             t.join(5)
         self.fleet.close()
+        if not keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> "Rig":
         try:
@@ -150,7 +154,7 @@ class Rig:
             raise
 
     def __exit__(self, *exc: Any) -> None:
-        self.close()
+        self.close(keep=exc[0] is not None)
 
     # ---- API access from this process ------------------------------------------------
     def kube(self) -> Any:

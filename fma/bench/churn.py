@@ -163,7 +163,8 @@ def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
     drv = Driver(rig, slots, n, args.models, rounds, window)
     rig.on_pod = drv.on_pod
     out: dict[str, Any] = {"requesters": n, "rounds": rounds, "window": window}
-    with rig:
+    rig.start()
+    try:
         _warm_up(rig, slots[-1], args.timeout)
         cpu0, t0 = rig.cpu(), time.monotonic()
         drv.start()
@@ -173,6 +174,10 @@ def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
         wall = time.monotonic() - t0
         cpu1 = rig.cpu()
         out["errors"] = rig.errors[:10]
+    finally:
+        rig.close(keep=not drv.finished.is_set())
+    if not drv.finished.is_set():
+        out["errors"].append(f"stalled: {len(drv.done)} of {drv.total} requester lives done; logs in {rig.dir}")
     lives = drv.done
     bound = [x for x in lives if x.ready]
     b = max(len(bound), 1)
