@@ -70,7 +70,7 @@ class ScenarioRunner:
                 self._ensure_launcher_config()
                 self._create_custom("launcherpopulationpolicies", podspecs.population_policy(
                     self.sc.launchers["per_node"], self.sc.launchers.get("node_selector") or {}))
-                try:
+                try:  # before any requester: launchers starting alongside a cold start would slow it (shared CPUs)
                     self._await_launchers()
                 except ScenarioFailed as exc:
                     errors.append(f"launcher population: {exc}")

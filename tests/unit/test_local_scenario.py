@@ -117,6 +117,9 @@ def test_requester_pods_carry_the_fma_annotations_and_bind_their_pod_ip() -> Non
     assert lm["metadata"]["annotations"][P + "inference-server-config"] == "isc-m"
     isc = podspecs.isc("Qwen/Qwen3-8B", 8005, "sim", 10)
     assert isc["spec"]["modelServerConfig"]["port"] == 8005 and "--model Qwen/Qwen3-8B" in isc["spec"]["modelServerConfig"]["options"]
+    # a launcher's instances skip the imports its zygote already did: a shorter modelled init than a cold pod's
+    assert "--init-seconds 8" in isc["spec"]["modelServerConfig"]["options"]
+    assert "--init-seconds" not in ann[P + "server-patch"]
 
 
 def test_a_bad_launchers_section_is_refused_with_the_scenario_named() -> None:
