@@ -119,8 +119,10 @@ def draw(spans: Sequence[Span], path: str, *, t0: float, rows: Sequence[tuple[st
                 y = i - 0.4 + servers.index(s.server) * h
                 x, w = s.start - t0, max(0.0, (s.end or s.start) - s.start)
                 ax.broken_barh([(x, w)], (y, h * 0.9), facecolors=COLORS.get(s.state, "#999999"), edgecolor="white")
-                if w > end * 0.06:
-                    ax.text(x + w / 2, y + h * 0.45, s.label, ha="center", va="center", fontsize=7, clip_on=True)
+                room = int(w / end * 150)  # about how many 7-point characters fit in the bar
+                if room >= 6:
+                    text = s.label if len(s.label) <= room else s.label[: room - 1] + "…"
+                    ax.text(x + w / 2, y + h * 0.45, text, ha="center", va="center", fontsize=7, clip_on=True)
         ax.set_yticks(range(len(rows)))
         ax.set_yticklabels(row_labels(rows), fontsize=8)
         ax.set_ylim(len(rows) - 0.5, -0.5)
