@@ -8,6 +8,7 @@ import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
-def run(args: argparse.Namespace) -> int:
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Every figure as a dict (creates/s, fan-out latency, list times)."""
     from fma.kube import Rest
     from fma.kube.emulator import Emulator
 
@@ -87,17 +89,30 @@ def run(args: argparse.Namespace) -> int:
             "list_all_ms": round(list_s * 1e3, 1), "listed": n_listed,
             "list_with_selectors_ms": round(sel_s * 1e3, 1), "selected": sel,
         }
-        if args.json:
-            print(json.dumps(figs))
-        else:
-            print(f"emulator, {args.pods} pods, {args.clients} creating clients, {args.watchers} watchers (2 shared cores)")
-            print(f"  creates/s                         {figs['creates_per_s']:>10}")
-            print(f"  watch events delivered            {delivered:>10} / {args.pods * args.watchers}")
-            print(f"  fan-out latency p50 / p99 / max   {figs['fanout_latency_ms_p50']} / "
-                  f"{figs['fanout_latency_ms_p99']} / {figs['fanout_latency_ms_max']} ms")
-            print(f"  list {n_listed} pods                   {figs['list_all_ms']:>10} ms")
-            print(f"  list with label+field selector    {figs['list_with_selectors_ms']:>10} ms")
         api.close()
     finally:
         emu.stop()
+    return figs
+
+
+def quick() -> dict[str, Any]:
+    """The figures of ``fma bench all``: 2000 pods, 10 watchers."""
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    return measure(p.parse_args([]))
+
+
+def run(args: argparse.Namespace) -> int:
+    figs = measure(args)
+    delivered, n_listed = figs["fanout_events_delivered"], figs["listed"]
+    if args.json:
+        print(json.dumps(figs))
+    else:
+        print(f"emulator, {args.pods} pods, {args.clients} creating clients, {args.watchers} watchers (2 shared cores)")
+        print(f"  creates/s                         {figs['creates_per_s']:>10}")
+        print(f"  watch events delivered            {delivered:>10} / {args.pods * args.watchers}")
+        print(f"  fan-out latency p50 / p99 / max   {figs['fanout_latency_ms_p50']} / "
+              f"{figs['fanout_latency_ms_p99']} / {figs['fanout_latency_ms_max']} ms")
+        print(f"  list {n_listed} pods                   {figs['list_all_ms']:>10} ms")
+        print(f"  list with label+field selector    {figs['list_with_selectors_ms']:>10} ms")
     return 0

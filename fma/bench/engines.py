@@ -47,7 +47,11 @@ def _one(kind: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
+COLS = ["ready_s", "first_completion_s", "sleep_s", "wake_s", "stop_s"]
+
+
+def measure(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Mean seconds per engine kind ("sim", "vllm") and column (ready_s, sleep_s, ...)."""
     kinds = ["sim"] + ([] if args.no_vllm else ["vllm"])
     rows: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
     with tempfile.TemporaryDirectory(prefix="fma-bench-engines-") as d:
@@ -57,15 +61,22 @@ def run(args: argparse.Namespace) -> int:
                     rows[k].append(_one(k, args, Path(d)))
                 except Exception as exc:  # a benchmark reports, never fails
                     print(f"{k}: failed: {exc}")
-    cols = ["ready_s", "first_completion_s", "sleep_s", "wake_s", "stop_s"]
+    return {k: {c: sum(r[c] for r in rs) / len(rs) for c in COLS} for k, rs in rows.items() if rs}
+
+
+def quick(with_vllm: bool = False) -> dict[str, dict[str, float]]:
+    """The figures of ``fma bench all``: one start of the simulator (and of real vLLM when asked)."""
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    return measure(p.parse_args([] if with_vllm else ["--no-vllm"]))
+
+
+def run(args: argparse.Namespace) -> int:
+    means = measure(args)
     print(f"model: {args.model}  (cold process start to /health 200; mean of {args.repeat})")
-    print(f"{'engine':8} " + " ".join(f"{c:>18}" for c in cols))
-    means = {}
-    for k, rs in rows.items():
-        if not rs:
-            continue
-        means[k] = {c: sum(r[c] for r in rs) / len(rs) for c in cols}
-        print(f"{k:8} " + " ".join(f"{means[k][c]:18.3f}" for c in cols))
+    print(f"{'engine':8} " + " ".join(f"{c:>18}" for c in COLS))
+    for k, m in means.items():
+        print(f"{k:8} " + " ".join(f"{m[c]:18.3f}" for c in COLS))
     if "sim" in means and "vllm" in means:
         print(f"cold start ratio vllm/sim: {means['vllm']['ready_s'] / means['sim']['ready_s']:.1f}x")
     return 0

@@ -87,68 +87,89 @@ def _append_memory(rows: list[tuple[Any, ...]]) -> int:
     return log.last_seq
 
 
-def run(args: argparse.Namespace) -> int:
+def measure(args: argparse.Namespace, say: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+    """Every figure as a dict (records/s per append variant, fold/read seconds); ``say`` gets the report lines."""
     from fma.events import FileLog, read_log_file
     from fma.events.fold import fold_log
 
+    fig: dict[str, Any] = {"appends": args.appends, "repeat": max(args.repeat, 1)}
     with tempfile.TemporaryDirectory(prefix="fma-bench-eventlog-", dir=args.dir) as d:
         tmp = Path(d)
         rows = list(workload(args.appends, min(args.actors, args.appends) or 1))
-        print(f"append: {len(rows)} records of a busy launcher's log (~{_frame_size(rows[-1])} bytes each), "
-              f"best of {max(args.repeat, 1)}")
-        runs: list[tuple[str, Callable[[], int], int]] = [
-            ("memory log (no I/O, reference)", lambda: _append_memory(rows), len(rows)),
-            ("file log, sync=none, one by one", lambda: _append_one_by_one(tmp / "none.log", rows, "none"), len(rows)),
-            ("file log, sync=flush, one by one", lambda: _append_one_by_one(tmp / "flush.log", rows, "flush"), len(rows)),
-            (f"file log, sync=none, append_many({args.batch})",
+        say(f"append: {len(rows)} records of a busy launcher's log (~{_frame_size(rows[-1])} bytes each), "
+            f"best of {max(args.repeat, 1)}")
+        runs: list[tuple[str, str, Callable[[], int], int]] = [
+            ("memory", "memory log (no I/O, reference)", lambda: _append_memory(rows), len(rows)),
+            ("none", "file log, sync=none, one by one", lambda: _append_one_by_one(tmp / "none.log", rows, "none"),
+             len(rows)),
+            ("flush", "file log, sync=flush, one by one",
+             lambda: _append_one_by_one(tmp / "flush.log", rows, "flush"), len(rows)),
+            ("none_batched", f"file log, sync=none, append_many({args.batch})",
              lambda: _append_batched(tmp / "none-b.log", rows, "none", args.batch), len(rows)),
-            (f"file log, sync=flush, append_many({args.batch})",
+            ("flush_batched", f"file log, sync=flush, append_many({args.batch})",
              lambda: _append_batched(tmp / "flush-b.log", rows, "flush", args.batch), len(rows)),
         ]
         if args.fsync > 0:
             few = rows[: args.fsync]
-            runs.append(("file log, sync=fsync, one by one", lambda: _append_one_by_one(tmp / "fsync.log", few, "fsync"),
-                         len(few)))
+            runs.append(("fsync", "file log, sync=fsync, one by one",
+                         lambda: _append_one_by_one(tmp / "fsync.log", few, "fsync"), len(few)))
         rates: dict[str, float] = {}
+        labels = {key: label for key, label, _, _ in runs}
         for _ in range(max(args.repeat, 1)):
-            for label, fn, n in runs:  # interleaved, so a busy moment hurts every variant alike
+            for key, label, fn, n in runs:  # interleaved, so a busy moment hurts every variant alike
                 for f in tmp.glob("*.log"):
                     f.unlink()
                 try:
                     secs, count = _timed(fn)
                 except Exception as exc:  # a benchmark reports, never fails
-                    print(f"  {label:44s} failed: {exc}")
+                    say(f"  {label:44s} failed: {exc}")
                     continue
                 assert count == n
-                rates[label] = max(rates.get(label, 0.0), n / secs)
-        flush_rate = rates.get("file log, sync=flush, one by one", 0.0)
-        for label, rate in rates.items():
+                rates[key] = max(rates.get(key, 0.0), n / secs)
+        flush_rate = rates.get("flush", 0.0)
+        for key, rate in rates.items():
             ratio = f"{rate / flush_rate:5.2f}x flush" if flush_rate else ""
-            print(f"  {label:44s} {rate:>12,.0f} records/s  {ratio}")
+            say(f"  {labels[key]:44s} {rate:>12,.0f} records/s  {ratio}")
         verdict = "meets" if flush_rate >= TARGET_APPENDS else "MISSES"
-        print(f"  target >= {TARGET_APPENDS:,} appends/s (sync=flush, one by one): {verdict}")
+        say(f"  target >= {TARGET_APPENDS:,} appends/s (sync=flush, one by one): {verdict}")
+        fig["append_per_s"] = {k: round(v) for k, v in rates.items()}
+        fig["batch"] = args.batch
         del rows
 
         n = args.fold
         if n <= 0:
-            return 0
-        print(f"fold: {n:,} records, {args.actors} instance actors")
+            return fig
+        say(f"fold: {n:,} records, {args.actors} instance actors")
         path = tmp / "fold.log"
         log = FileLog(path, sync="none")
         gen_s, _ = _timed(lambda: _fill(log, n, args.actors))
         log.close()
         size = path.stat().st_size
-        print(f"  write (append_many, sync=none)  {gen_s:7.2f} s  {n / gen_s:>12,.0f} records/s  {size / 1e6:.1f} MB")
+        say(f"  write (append_many, sync=none)  {gen_s:7.2f} s  {n / gen_s:>12,.0f} records/s  {size / 1e6:.1f} MB")
         read_s, records = _timed(lambda: read_log_file(path))
-        print(f"  read + decode (read_log_file)   {read_s:7.2f} s  {n / read_s:>12,.0f} records/s")
+        say(f"  read + decode (read_log_file)   {read_s:7.2f} s  {n / read_s:>12,.0f} records/s")
         fold_s, states = _timed(lambda: fold_log(records))
-        print(f"  fold (fold_log, in memory)      {fold_s:7.2f} s  {n / fold_s:>12,.0f} records/s")
+        say(f"  fold (fold_log, in memory)      {fold_s:7.2f} s  {n / fold_s:>12,.0f} records/s")
         total = read_s + fold_s
-        print(f"  read + fold from the file       {total:7.2f} s  {n / total:>12,.0f} records/s")
+        say(f"  read + fold from the file       {total:7.2f} s  {n / total:>12,.0f} records/s")
         assert len(states) == min(args.actors, n)
         verdict = "meets" if fold_s <= TARGET_FOLD_S * n / 1_000_000 else "MISSES"
-        print(f"  target: fold 1 M records <= {TARGET_FOLD_S:.0f} s: {verdict} "
-              f"(read + fold: {'meets' if total <= TARGET_FOLD_S * n / 1_000_000 else 'misses'})")
+        say(f"  target: fold 1 M records <= {TARGET_FOLD_S:.0f} s: {verdict} "
+            f"(read + fold: {'meets' if total <= TARGET_FOLD_S * n / 1_000_000 else 'misses'})")
+        fig.update({"fold_records": n, "fold_s": round(fold_s, 3), "read_s": round(read_s, 3),
+                    "write_s": round(gen_s, 3)})
+    return fig
+
+
+def quick() -> dict[str, Any]:
+    """The figures of ``fma bench all``: 100 000 appends once per variant, fold 1 M records."""
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    return measure(p.parse_args(["--repeat", "1", "--fsync", "0"]))
+
+
+def run(args: argparse.Namespace) -> int:
+    measure(args, print)
     return 0
 
 

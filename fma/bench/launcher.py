@@ -51,7 +51,7 @@ def _time_to_ready(spawner: Any, engine: Any, model: str, log_dir: str, timeout:
         signal_group(pid, signal.SIGKILL)
 
 
-def start_times(args: argparse.Namespace) -> None:
+def start_times(args: argparse.Namespace, say: Any = print) -> dict[str, float]:
     from launcher.main import make_engine
     from launcher.spawner import ColdSpawner, ZygoteSpawner
 
@@ -68,14 +68,15 @@ def start_times(args: argparse.Namespace) -> None:
         finally:
             zy.close()
     cold, warm = statistics.median(cold_s), statistics.median(warm_s)
-    print(f"engine {args.engine}, model {args.model}, {args.repeat} start(s) each (median):")
-    print(f"  cold  python -m <api_server>      time to /health 200: {cold:7.2f} s   {[round(x, 2) for x in cold_s]}")
-    print(f"  preloaded fork-server child       time to /health 200: {warm:7.2f} s   {[round(x, 2) for x in warm_s]}")
-    print(f"  fork server start (one-off, imports {zy.preload_s:.1f} s):  {preload_s:7.2f} s")
-    print(f"  ratio preloaded / cold: {warm / cold:.3f}   (goal <= 0.3)")
+    say(f"engine {args.engine}, model {args.model}, {args.repeat} start(s) each (median):")
+    say(f"  cold  python -m <api_server>      time to /health 200: {cold:7.2f} s   {[round(x, 2) for x in cold_s]}")
+    say(f"  preloaded fork-server child       time to /health 200: {warm:7.2f} s   {[round(x, 2) for x in warm_s]}")
+    say(f"  fork server start (one-off, imports {zy.preload_s:.1f} s):  {preload_s:7.2f} s")
+    say(f"  ratio preloaded / cold: {warm / cold:.3f}   (goal <= 0.3)")
+    return {"cold_s": cold, "preloaded_s": warm, "ratio": warm / cold, "fork_server_start_s": preload_s}
 
 
-def rest_latency(args: argparse.Namespace) -> None:
+def rest_latency(args: argparse.Namespace, say: Any = print) -> dict[str, float]:
     import httpx
 
     from launcher import main as lmain
@@ -107,16 +108,30 @@ def rest_latency(args: argparse.Namespace) -> None:
                             node.watch.add(WatchEvent(node.revision, "CREATED", {"revision": node.revision}))
                         next(line for line in lines if line)
                         lat.append(time.perf_counter() - sent)
-            print(f"REST ask (GET /v2/vllm/instances): median {statistics.median(t) * 1e3:.2f} ms, "
-                  f"p99 {sorted(t)[int(len(t) * 0.99) - 1] * 1e3:.2f} ms over {len(t)}")
-            print(f"REST watch event (record -> NDJSON line at client): median {statistics.median(lat) * 1e3:.2f} ms "
-                  f"over {len(lat)}")
+            fig = {"rest_ask_ms_p50": statistics.median(t) * 1e3, "rest_ask_ms_p99": sorted(t)[int(len(t) * 0.99) - 1] * 1e3,
+                   "watch_event_ms_p50": statistics.median(lat) * 1e3}
+            say(f"REST ask (GET /v2/vllm/instances): median {fig['rest_ask_ms_p50']:.2f} ms, "
+                f"p99 {fig['rest_ask_ms_p99']:.2f} ms over {len(t)}")
+            say(f"REST watch event (record -> NDJSON line at client): median {fig['watch_event_ms_p50']:.2f} ms "
+                f"over {len(lat)}")
         finally:
             lz.close(stop_instances=True)
-    try:
-        from fma.transport import Host  # type: ignore[attr-defined]  # noqa: F401
-    except ImportError:
-        print("ZMQ ask/event latency: skipped (fma.transport not available in this checkout)")
+    return fig
+
+
+def quick(with_vllm: bool = False) -> dict[str, float]:
+    """The figures of ``fma bench all``: REST latency (simulated engine), and with real vLLM the
+    preloaded vs cold time to ready."""
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("transitions").setLevel(logging.WARNING)
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    fig = rest_latency(p.parse_args([]), lambda line: None)
+    if with_vllm:
+        fig.update(start_times(p.parse_args(["--engine", "vllm"]), lambda line: None))
+    return fig
 
 
 def run(args: argparse.Namespace) -> int:

@@ -30,7 +30,8 @@ def _one(args: argparse.Namespace, state_dir: str) -> dict[str, Any]:
     return summary(res)
 
 
-def run(args: argparse.Namespace) -> int:
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Mean time to Ready per start kind, their ratios and the scenario's errors, as a dict."""
     import logging
 
     logging.getLogger("fma.local").setLevel(logging.WARNING)
@@ -54,6 +55,21 @@ def run(args: argparse.Namespace) -> int:
     out = {"bench": "local", "engine": args.engine, "scenario": args.scenario, "rounds": args.rounds,
            "mean_ready_seconds": {k: (None if v is None else round(v, 3)) for k, v in mean.items()},
            "samples": {k: len(v) for k, v in times.items()}, "ratios": ratios, "errors": errors}
+    return out
+
+
+def quick(engine: str = "sim") -> dict[str, Any]:
+    """The figures of ``fma bench all``: one round of the demo scenario."""
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    return measure(p.parse_args(["--engine", engine]))
+
+
+def run(args: argparse.Namespace) -> int:
+    out = measure(args)
+    times = {k: [None] * n for k, n in out["samples"].items()}
+    mean = {k: out["mean_ready_seconds"][k] for k in times}
+    ratios, errors = out["ratios"], out["errors"]
     if args.json:
         print(json.dumps(out))
         return 0

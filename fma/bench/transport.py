@@ -85,7 +85,8 @@ def _raw_rtt(addr: str, n: int) -> list[float]:
     return echo_round_trips(addr, n)
 
 
-def run(args: argparse.Namespace) -> int:
+def measure(args: argparse.Namespace) -> dict[str, float]:
+    """Every figure (µs, ms, per second) as a dict."""
     from fma.transport import DebugClient, connect
 
     tmp = tempfile.mkdtemp(prefix="fma-bench-transport-")
@@ -142,6 +143,18 @@ def run(args: argparse.Namespace) -> int:
             child.wait(10)
         except subprocess.TimeoutExpired:
             child.kill()
+    return fig
+
+
+def quick() -> dict[str, float]:
+    """The figures of ``fma bench all``: 2000 asks, 20 000 tells, 500 transitions."""
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    return measure(p.parse_args(["--asks", "2000", "--tells", "20000", "--transitions", "500"]))
+
+
+def run(args: argparse.Namespace) -> int:
+    fig = measure(args)
     if args.json:
         print(json.dumps({k: round(v, 1) for k, v in fig.items()}))
         return 0
