@@ -1,4 +1,4 @@
-"""``fma bench NAME``: run one benchmark from :mod:`fma.bench`."""
+"""``fma bench NAME``: run one benchmark from :mod:`fma.bench`; ``fma bench`` alone runs them all (``all``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("bench", help="run a benchmark (prints figures, never fails on time)",
                        description="Benchmarks print figures measured side by side in one run.")
-    bsub = p.add_subparsers(dest="bench_name", metavar="NAME", required=True)
+    bsub = p.add_subparsers(dest="bench_name", metavar="NAME")
+    p.set_defaults(handler=_all_defaults)  # `fma bench` alone: every benchmark's quick mode, one table
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
             continue
@@ -27,3 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         bp = bsub.add_parser(info.name, help=doc, description=module.__doc__)
         module.add_arguments(bp)
         bp.set_defaults(handler=module.run)
+
+
+def _all_defaults(args: argparse.Namespace) -> int:
+    from fma.bench import all as bench_all
+
+    p = argparse.ArgumentParser()
+    bench_all.add_arguments(p)
+    return bench_all.run(p.parse_args([]))
