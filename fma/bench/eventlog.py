@@ -134,7 +134,7 @@ def measure(args: argparse.Namespace, say: Callable[[str], None] = lambda line: 
         say(f"  target >= {TARGET_APPENDS:,} appends/s (sync=flush, one by one): {verdict}")
         fig["append_per_s"] = {k: round(v) for k, v in rates.items()}
         fig["batch"] = args.batch
-        del rows
+        rows.clear()  # free the memory before the fold
 
         n = args.fold
         if n <= 0:

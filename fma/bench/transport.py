@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -158,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({k: round(v, 1) for k, v in fig.items()}))
         return 0
-    print(f"fma bench transport  (ask = RemoteRef.ask to an actor in another process; raw = bare ZeroMQ DEALER/ROUTER echo)")
+    print("fma bench transport  (ask = RemoteRef.ask to an actor in another process; raw = bare ZeroMQ DEALER/ROUTER echo)")
     print(f"{'':24}{'ipc':>12}{'tcp':>12}{'tcp/ipc':>9}   target")
     for name, key in (("ask p50 µs", "ask_{}_p50_us"), ("ask p99 µs", "ask_{}_p99_us"),
                       ("raw zmq p50 µs", "raw_{}_p50_us"), ("raw zmq p99 µs", "raw_{}_p99_us"),
