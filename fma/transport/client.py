@@ -18,7 +18,7 @@ from fma.actors.messages import ActorError, AskTimeout, RemoteError
 from fma.events import Record
 from fma.transport.codec import DEFAULT_MAX_FRAME, Envelope, EnvelopeError, decode, encode
 from fma.transport.curve import CurveClient, apply_client
-from fma.transport.loop import IOLoop
+from fma.transport.loop import IOLoop, drain
 
 log = logging.getLogger(__name__)
 
@@ -214,25 +214,23 @@ class RemoteHost:
             self._count_drop()
 
     def _on_dealer(self) -> None:
-        for _ in range(1000):
-            try:
-                frames = self.dealer.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            self._heard()
-            try:
-                env = decode(frames[-1], max(self.max_frame, 64 << 20))
-            except EnvelopeError as exc:
-                log.warning("client %s: bad frame from %s: %s", self.sender, self.address, exc)
-                continue
-            if env.type == "$ping" and env.kind == "reply" and isinstance(env.body, dict):
-                if self._streams is not None:
-                    self._streams.tick(env.body.get("last_seq", 0))
-            pending = self._pending.pop(env.id, None)
-            if pending is not None:
-                pending.set(env.kind == "reply", env.body)
-            elif env.kind == "error" and env.id is None:
-                log.warning("client %s: error from %s: %s", self.sender, self.address, env.body)
+        drain(self.dealer, self._on_dealer_frames)
+
+    def _on_dealer_frames(self, frames: list[bytes]) -> None:
+        self._heard()
+        try:
+            env = decode(frames[-1], max(self.max_frame, 64 << 20))
+        except EnvelopeError as exc:
+            log.warning("client %s: bad frame from %s: %s", self.sender, self.address, exc)
+            return
+        if env.type == "$ping" and env.kind == "reply" and isinstance(env.body, dict):
+            if self._streams is not None:
+                self._streams.tick(env.body.get("last_seq", 0))
+        pending = self._pending.pop(env.id, None)
+        if pending is not None:
+            pending.set(env.kind == "reply", env.body)
+        elif env.kind == "error" and env.id is None:
+            log.warning("client %s: error from %s: %s", self.sender, self.address, env.body)
 
     # --- liveness ------------------------------------------------------------------------
     def _heard(self) -> None:
@@ -310,12 +308,7 @@ class RemoteHost:
             sub = self._sub
 
             def read() -> None:
-                for _ in range(1000):
-                    try:
-                        frames = sub.recv_multipart(zmq.NOBLOCK)
-                    except zmq.Again:
-                        return
-                    on_frames(frames)
+                drain(sub, on_frames)
 
             self.loop.add_reader(self._sub, read)
             self._sub_addr: str | None = None

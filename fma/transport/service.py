@@ -11,7 +11,7 @@ import zmq
 
 from fma.actors import LogFeed
 from fma.events import EventLog, Record
-from fma.transport.loop import IOLoop
+from fma.transport.loop import IOLoop, drain
 
 DRAIN_BATCH = 1000  # frames taken per readiness callback before other sockets get a turn
 
@@ -46,12 +46,7 @@ class LogFedService:
 
     # --- the ROUTER ----------------------------------------------------------------------
     def _drain_router(self) -> None:
-        for _ in range(DRAIN_BATCH):
-            try:
-                frames = self.router.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            self._on_frames(frames)
+        drain(self.router, self._on_frames, DRAIN_BATCH)
 
     def _on_frames(self, frames: list[bytes]) -> None:
         raise NotImplementedError
