@@ -20,3 +20,15 @@ def load_deploy_module(name: str) -> ModuleType:
         sys.modules[mod_name] = module
         spec.loader.exec_module(module)
     return sys.modules[mod_name]
+
+
+def examples(n: int) -> int:
+    """A property test's example count, scaled by ``FMA_EXAMPLES_SCALE`` (default 1) so a
+    long run — ``FMA_EXAMPLES_SCALE=50 pytest tests/property`` — needs no edit."""
+    import os
+
+    try:
+        scale = float(os.environ.get("FMA_EXAMPLES_SCALE", "1"))
+    except ValueError:
+        scale = 1.0
+    return max(1, int(n * scale))

@@ -12,6 +12,7 @@ from fma.controllers.dualpods import names as N
 from fma.controllers.dualpods import pods as P
 from fma.controllers.dualpods.sim import SimCluster
 from fma.controllers.dualpods.world import Config
+from tests.support import examples
 
 PATCHES = [f"spec:\n  containers:\n  - name: inference-server\n    args: [--model, m{i}]\n" for i in range(3)]
 ISCS = ["ia", "ib", "ic"]
@@ -133,7 +134,7 @@ def check(c: SimCluster) -> None:
         assert len(ports) == len(set(ports)), f"port clash on {P.name(lp)}"
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=st.lists(op, min_size=5, max_size=60), limit=st.integers(1, 2), cap=st.integers(1, 3))
 def test_random_world_reaches_a_consistent_quiescent_state(ops, limit, cap):
     c = make(limit, cap)

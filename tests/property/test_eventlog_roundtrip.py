@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fma.events import FileLog, MemoryLog, Record, decode_record, encode_record, read_log_file
+from tests.support import examples
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-2**63, 2**64 - 1),
@@ -37,7 +38,7 @@ def quiet_torn_warnings() -> Iterator[None]:
         logger.setLevel(old)
 
 
-SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS

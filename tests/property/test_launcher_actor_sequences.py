@@ -21,6 +21,7 @@ from launcher.budget import Budget, mock_gpus
 from launcher.ids import BadRequest, CreateRequest
 from launcher.node import Node
 from launcher.spawner import ZygoteSpawner
+from tests.support import examples
 
 GPU = 80 * 10**9
 IDS = ["i0", "i1", "i2", "i3"]
@@ -68,7 +69,7 @@ def check(node: Node) -> None:
     assert len(ids) == len(set(ids))
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(15), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seq=ops)
 def test_random_sequences_never_overcommit_and_fold_to_live_state(spawner: ZygoteSpawner, seq: list[Any]) -> None:
     with tempfile.TemporaryDirectory() as d:

@@ -30,6 +30,7 @@ from fma.statemachines import (
     ProviderLifecycle,
     fold,
 )
+from tests.support import examples
 
 # Values that survive a msgpack round trip unchanged (no tuples, no NaN).
 scalars = st.one_of(
@@ -123,7 +124,7 @@ def make_machine(cls: type[Lifecycle]) -> type[RuleBasedStateMachine]:
 
     Sequences.__name__ = f"{cls.__name__}Sequences"
     Sequences.TestCase.settings = settings(
-        max_examples=50, stateful_step_count=30, deadline=None,
+        max_examples=examples(50), stateful_step_count=30, deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
     )
     return Sequences

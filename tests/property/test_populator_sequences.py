@@ -23,6 +23,7 @@ from fma.controllers.populator.stuck import Thresholds
 from fma.controllers.populator.template import parse_launcher_config
 from fma.events import MemoryLog
 from fma.events.fold import fold_log
+from tests.support import examples
 
 NODES = ["n1", "n2", "n3"]
 LCS = ["a", "b"]
@@ -203,5 +204,5 @@ class PopulatorSequences(RuleBasedStateMachine):
 
 
 PopulatorSequences.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    max_examples=examples(60), stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TestPopulatorSequences = PopulatorSequences.TestCase

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from fma.engines.sim.ledger import GpuMemory, InstanceMemory, LocalLedger, OutOfMemory
+from tests.support import examples
 
 CAPACITY = 100
 GPUS = ["g0", "g1", "g2"]
@@ -88,7 +89,7 @@ class Node(RuleBasedStateMachine):
 
 
 TestNodeMemory = Node.TestCase
-TestNodeMemory.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+TestNodeMemory.settings = settings(max_examples=examples(60), stateful_step_count=30, deadline=None)
 
 
 @given(claims=st.lists(st.tuples(st.sampled_from("xyz"), st.integers(0, 150)), max_size=20))

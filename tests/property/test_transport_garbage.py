@@ -18,6 +18,7 @@ from fma.actors import LifecycleActor
 from fma.events import MemoryLog
 from fma.statemachines import InstanceLifecycle
 from fma.transport import Host
+from tests.support import examples
 
 MAX_FRAME = 4096
 _unique_ids = itertools.count()
@@ -118,7 +119,7 @@ def _drain(sock: zmq.Socket, n: int) -> list[Any]:
     return out
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(frames=st.lists(endpoint_frames(), min_size=1, max_size=12))
 def test_router_endpoint_answers_garbage_with_errors_and_keeps_serving(
     host: Host, sockets: tuple[zmq.Socket, zmq.Socket], frames: list[tuple[Any, bool, bool]],
@@ -177,7 +178,7 @@ def debug_frames(draw: Any) -> tuple[list[bytes], bool]:
     return [msgpack.packb({"op": "state"}), draw(st.binary(max_size=8))], True
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(frames=st.lists(debug_frames(), min_size=1, max_size=12))
 def test_debug_socket_answers_every_frame_and_keeps_serving(
     host: Host, sockets: tuple[zmq.Socket, zmq.Socket], frames: list[tuple[list[bytes], bool]],
