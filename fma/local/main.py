@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         nodes=args.nodes or (scenario.nodes if scenario and scenario.nodes else 2),
         gpus_per_node=args.gpus_per_node or (scenario.gpus_per_node if scenario and scenario.gpus_per_node else 4),
         gpu_memory=args.gpu_memory, state_dir=args.state_dir, controller=not args.no_controller,
+        populator=not args.no_controller,
     )
     old = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() else None
     code = 0
