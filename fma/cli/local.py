@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeline", default=None, metavar="PATH.png|PATH.svg",
                    help="draw every server's states (starting/awake/asleep) per GPU over time to this file")
     p.add_argument("--state-dir", default=None, help="where logs and state go (default a new temporary directory)")
-    p.add_argument("--no-controller", action="store_true", 
+    p.add_argument("--no-controller", action="store_true",
                    help="do not start the FMA controllers (dual-pods controller and launcher populator), "
                         "e.g. to run the ones a rendered chart describes")
     p.add_argument("--strict", action="store_true", help="exit 1 when a start kind differs from the scenario's expect")
