@@ -32,14 +32,16 @@ def decide_requester(world: World, r: Mapping[str, Any], claims: Claims | None =
 def decide_node(world: World, node: str) -> list[Decision]:
     """Every decision for one node ("" = requesters not scheduled yet)."""
     claims = Claims()
-    out = [decide_requester(world, r, claims) for r in world.requesters(node)]
-    if node:
-        out += provider_decisions(world, node, claims)
-        out += launcher_decisions(world, node, claims)
-        out += sleeper_decisions(world, node, claims)
+    with world.frozen():  # decisions only read the world: index it once for the pass
+        out = [decide_requester(world, r, claims) for r in world.requesters(node)]
+        if node:
+            out += provider_decisions(world, node, claims)
+            out += launcher_decisions(world, node, claims)
+            out += sleeper_decisions(world, node, claims)
     return out
 
 
 def decide_all(world: World) -> list[Decision]:
-    nodes = sorted(world.all_nodes() | {""})
-    return [d for n in nodes for d in decide_node(world, n)]
+    with world.frozen():
+        nodes = sorted(world.all_nodes() | {""})
+        return [d for n in nodes for d in decide_node(world, n)]

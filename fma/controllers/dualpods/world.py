@@ -7,6 +7,7 @@ the launchers pushed; ``told_ready`` is the controller's memory of the
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
@@ -48,18 +49,53 @@ class World:
     told_ready: set[tuple[str, str]] = field(default_factory=set)
     config: Config = field(default_factory=Config)
 
+    _index: "_Index | None" = field(default=None, init=False, repr=False, compare=False)
+    _frozen: int = field(default=0, init=False, repr=False, compare=False)
+
+    # ---- indexing ----------------------------------------------------------------
+    @contextmanager
+    def frozen(self) -> Iterator["World"]:
+        """Within this block the pods are read, never changed: the views below use an
+        index built once (by node, by requester UID, by binding) instead of scanning
+        every pod per call. Outside it they scan, so code that changes pods in place
+        between calls (the what-if simulator, tests) always sees its changes."""
+        self._frozen += 1
+        try:
+            yield self
+        finally:
+            self._frozen -= 1
+            if not self._frozen:
+                self._index = None
+
+    def _ix(self) -> "_Index | None":
+        if not self._frozen:
+            return None
+        if self._index is None:
+            self._index = _Index(self.pods)
+        return self._index
+
     # ---- views -------------------------------------------------------------------
     def requesters(self, node: str | None = None) -> list[dict[str, Any]]:
+        ix = self._ix()
+        if ix is not None:
+            return list(ix.requesters_all if node is None else ix.requesters.get(node, ()))
         out = [p for p in self.pods.values() if P.is_requester(p) and (node is None or P.node(p) == node)]
-        return sorted(out, key=lambda p: (P.created_ts(p), P.name(p)))
+        return sorted(out, key=_requester_order)
 
     def providers(self, node: str | None = None) -> list[dict[str, Any]]:
         """Direct-mode providers (pods with a `nominal` annotation)."""
+        ix = self._ix()
+        if ix is not None:
+            return list(ix.providers_all if node is None else ix.providers.get(node, ()))
         out = [p for p in self.pods.values()
                if P.is_direct_provider(p) and (node is None or P.node(p) == node)]
         return sorted(out, key=P.name)
 
     def launchers(self, node: str | None = None, config: str | None = None) -> list[dict[str, Any]]:
+        ix = self._ix()
+        if ix is not None:
+            found = ix.launchers_all if node is None else ix.launchers.get(node, ())
+            return [p for p in found if config is None or P.labels(p).get(N.LBL_LAUNCHER_CONFIG) == config]
         out = [p for p in self.pods.values() if P.is_launcher(p)
                and (node is None or _launcher_node(p) == node)
                and (config is None or P.labels(p).get(N.LBL_LAUNCHER_CONFIG) == config)]
@@ -68,6 +104,9 @@ class World:
     def bound_to(self, requester: Mapping[str, Any]) -> dict[str, Any] | None:
         """The provider or launcher whose `requester` annotation names this requester's UID."""
         ruid = P.uid(requester)
+        ix = self._ix()
+        if ix is not None:
+            return ix.bound.get(ruid)
         for p in self.pods.values():
             b = P.bound_to(p)
             if b is not None and b[0] == ruid and (P.is_direct_provider(p) or P.is_launcher(p)):
@@ -75,6 +114,9 @@ class World:
         return None
 
     def requester_by_uid(self, uid: str) -> dict[str, Any] | None:
+        ix = self._ix()
+        if ix is not None:
+            return ix.by_uid.get(uid)
         for p in self.pods.values():
             if P.uid(p) == uid and P.is_requester(p):
                 return p
@@ -105,6 +147,46 @@ class World:
 
 def _launcher_node(pod: Mapping[str, Any]) -> str:
     return P.node(pod) or P.labels(pod).get(N.LBL_NODE_NAME, "")
+
+
+def _requester_order(p: Mapping[str, Any]) -> tuple[str, str]:
+    return P.created_ts(p), P.name(p)
+
+
+class _Index:
+    """One pass over the pods: every view the decisions ask for, by node and by UID.
+    The same answers as the scanning views (same order; the first pod in the pods'
+    order wins where two claim one requester UID)."""
+
+    def __init__(self, pods: Mapping[str, dict[str, Any]]) -> None:
+        self.requesters: dict[str, list[dict[str, Any]]] = {}
+        self.providers: dict[str, list[dict[str, Any]]] = {}
+        self.launchers: dict[str, list[dict[str, Any]]] = {}
+        self.bound: dict[str, dict[str, Any]] = {}
+        self.by_uid: dict[str, dict[str, Any]] = {}
+        reqs, provs, lnchs = [], [], []
+        for p in pods.values():
+            if P.is_requester(p):
+                reqs.append(p)
+                self.by_uid.setdefault(P.uid(p), p)
+            direct, launcher = P.is_direct_provider(p), P.is_launcher(p)
+            if direct:
+                provs.append(p)
+            if launcher:
+                lnchs.append(p)
+            if direct or launcher:
+                b = P.bound_to(p)
+                if b is not None:
+                    self.bound.setdefault(b[0], p)
+        self.requesters_all = sorted(reqs, key=_requester_order)
+        self.providers_all = sorted(provs, key=P.name)
+        self.launchers_all = sorted(lnchs, key=P.name)
+        for p in self.requesters_all:
+            self.requesters.setdefault(P.node(p), []).append(p)
+        for p in self.providers_all:
+            self.providers.setdefault(P.node(p), []).append(p)
+        for p in self.launchers_all:
+            self.launchers.setdefault(_launcher_node(p), []).append(p)
 
 
 launcher_node = _launcher_node
