@@ -1,7 +1,9 @@
 """Hypothesis: a random world against decide (requesters of several specs arriving and
 leaving, providers and instances dying, controller restarts). At every quiescent point:
 every live requester is bound to exactly one serving provider, no GPU serves two awake
-servers, sleepers within limits, no orphan finalizers, no object stuck deleting."""
+servers, sleepers within limits, no orphan finalizers, no object stuck deleting, and the
+bindings folded from the controller's event log (its journal, fed every decision) equal
+both the journal's live machines and the world: every live requester's binding is bound."""
 
 from __future__ import annotations
 
@@ -11,7 +13,10 @@ from hypothesis import strategies as st
 from fma.controllers.dualpods import names as N
 from fma.controllers.dualpods import pods as P
 from fma.controllers.dualpods.sim import SimCluster
+from fma.controllers.dualpods.journal import Journal
 from fma.controllers.dualpods.world import Config
+from fma.events.fold import fold_log
+from fma.statemachines import BindingState
 from tests.support import examples
 
 PATCHES = [f"spec:\n  containers:\n  - name: inference-server\n    args: [--model, m{i}]\n" for i in range(3)]
@@ -88,7 +93,30 @@ def run_op(c: SimCluster, o: tuple, counter: list[int]) -> None:
     c.tick()
 
 
+def check_journal(c: SimCluster) -> None:
+    """fold(events) == live state: replay every decision through a Journal, as the live
+    controller does, then fold its log."""
+    j = Journal()
+    for i, d in enumerate(c.log):
+        j.decided(c.world.namespace, d)
+        if i in c.completed:
+            j.completed(c.world.namespace, d)
+    folded = {a: s for a, s in fold_log(j.log).items() if s.machine == "binding"}
+    live = {a: m.state.value for a, m in j._bindings.items()}
+    assert {a: s.state for a, s in folded.items() if s.state != BindingState.UNBOUND.value} == \
+        {a: st for a, st in live.items() if st != BindingState.UNBOUND.value}
+    live_requesters = {f"binding/{c.world.namespace}/{P.name(r)}" for r in c.world.requesters()}
+    lingering = {a: s.state for a, s in folded.items()
+                 if a not in live_requesters and s.state != BindingState.UNBOUND.value}
+    assert not lingering, f"bindings of requesters that are gone did not end unbound: {lingering}"
+    for r in c.world.requesters():
+        actor = f"binding/{c.world.namespace}/{P.name(r)}"
+        assert actor in folded and folded[actor].state == BindingState.BOUND.value, \
+            f"{P.name(r)} is bound in the world but its binding folds to {folded.get(actor)}"
+
+
 def check(c: SimCluster) -> None:
+    check_journal(c)
     w = c.world
     for p in w.pods.values():
         assert not P.deleting(p), f"{P.name(p)} stuck deleting with {P.finalizers(p)}"

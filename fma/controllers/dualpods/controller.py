@@ -209,10 +209,12 @@ class DualPodsController:
             self.journal.decided(world.namespace, d)
             if self.metrics is not None:
                 self.metrics.decided(d)
+            done = 0
             for eff in d.effects:
                 try:
                     self.executor.run(eff)
                     acted = True
+                    done += 1
                 except EffectFailed as exc:
                     ok = False
                     self.journal.failed(world.namespace, d, eff, str(exc))
@@ -225,6 +227,8 @@ class DualPodsController:
                     self.journal.failed(world.namespace, d, eff, repr(exc))
                     log.exception("%s: %s raised", d.subject, type(eff).__name__)
                     break
+            if done == len(d.effects):
+                self.journal.completed(world.namespace, d)
         if acted and ok:
             self.queue.add(node)
         return ok

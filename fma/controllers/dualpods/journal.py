@@ -13,6 +13,7 @@ import threading
 from enum import Enum
 from typing import Any
 
+from fma.controllers.dualpods import names as N
 from fma.controllers.dualpods.decision import Decision
 from fma.events import EventLog, MemoryLog
 from fma.statemachines import BindingLifecycle, BindingState, Lifecycle, Transition, register
@@ -65,6 +66,23 @@ class Journal:
             return
         self._drive_binding(ns, d)
 
+    def completed(self, ns: str, d: Decision) -> None:
+        """Every effect of ``d`` succeeded. An ``unbind`` whose effects dropped the
+        requester's finalizer (sleep-and-release) leaves no later decision about that
+        requester, so its binding is released here; otherwise it would stay ``unbinding``
+        for ever (in the folded log and in this journal's memory)."""
+        if d.kind != "unbind" or not _drops_requester_finalizer(d):
+            return
+        actor = f"binding/{ns}/{d.subject}"
+        with self._lock:
+            m = self._bindings.get(actor)
+            if m is None or "released" not in m.allowed():
+                return
+            step = m.handle("released", {"reason": d.reason})
+            for ev in step.events:
+                self.log.append(actor, "binding", ev.name, ev.src, ev.dst, dict(ev.data))
+            self._bindings.pop(actor, None)
+
     def failed(self, ns: str, d: Decision, effect: Any, error: str) -> None:
         self.log.append(f"controller/{ns}/{d.subject}", "reconcile", "effect_failed", "active", "active",
                         {"effect": type(effect).__name__, "error": error[:500]})
@@ -90,3 +108,14 @@ class Journal:
                     self.log.append(actor, "binding", ev.name, ev.src, ev.dst, dict(ev.data))
             if m.state is BindingState.UNBOUND and d.kind in ("release", "lost"):
                 self._bindings.pop(actor, None)
+
+
+def _drops_requester_finalizer(d: Decision) -> bool:
+    for eff in d.effects:
+        name = type(eff).__name__
+        if name in ("SleepAndRelease", "SleepInstance"):
+            return True
+        if name == "PatchMeta" and getattr(eff, "pod", None) == d.subject \
+                and N.FIN_REQUESTER in getattr(eff, "remove_finalizers", ()):
+            return True
+    return False

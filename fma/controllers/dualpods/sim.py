@@ -34,6 +34,7 @@ class SimCluster:
     cannot_sleep: set[str] = field(default_factory=set)
     auto_ready: bool = True  # kubelet marks new pods Ready with an IP at once
     log: list[Decision] = field(default_factory=list)
+    completed: set[int] = field(default_factory=set)  # indexes into log whose effects all succeeded
     _n: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
@@ -104,6 +105,8 @@ class SimCluster:
                 except Conflict:
                     break
                 done += 1
+            else:
+                self.completed.add(len(self.log) - 1)
         return done
 
     def settle(self, rounds: int = 50) -> int:
