@@ -1,37 +1,222 @@
-"""End to end: the rendered chart applied to the API emulator (`fma local --serve`), the
-controllers started from the rendered Deployment commands, and the direct-mode example
-requester reaching Ready.
+"""End to end, the way an operator installs FMA: the chart rendered by `fma install --render`
+is applied with real `kubectl` to the API server emulator (`fma local --serve
+--no-controller`: nodes with mock GPUs, scheduler and kubelet stand-in, no FMA controllers),
+CRDs first. The two rendered Deployments are then "run" by starting their own `command` +
+`args` as processes pointed at the emulator, and the direct-mode example requester
+(deploy/examples/direct-mode/requester-replicaset.yaml) must become Ready, bound to a
+provider pod the chart's dual-pods controller made.
 
-Not written yet: it needs `fma local --serve --no-controller --kubeconfig-out PATH` backed by
-the API server emulator (fma.kube.emulator), which did not exist when the deploy work was
-done (`fma local` and `fma controller` did; the rendered controller argv is already checked
-against the CLI by tests/unit/test_chart_render.py).
-What it will do, once they exist:
-  1. `fma install --render -n fma --create-namespace` → apply every object to the emulator
-     (CRDs first); the apply must succeed (the emulator checks the CRD schemas).
-  2. Take the `command` + `args` of both rendered Deployments, point them at the emulator
-     (`--kubeconfig`) and start them as subprocesses.
-  3. Apply deploy/examples/direct-mode/requester-replicaset.yaml with the server-patch's
-     container swapped for `fma sim-vllm` (no GPU, no model download here); the requester
-     must become Ready (bound to a provider the controller made) within a time limit.
+What the test changes, and why (everything else is as rendered / as shipped):
+  * Deployments: `--metrics-port=0` (both use 8002 on one host here), the debug socket moves
+    from /var/run/fma to the test's directory, `--kubeconfig` is added; POD_NAME and
+    POD_NAMESPACE are set as the Deployment's downward API would. The kubeconfig carries the
+    emulator's token for the Deployment's ServiceAccount (`sa:<ns>:<name>`), so the
+    controllers act as that account, as in a cluster: the chart's admission policies exempt
+    it and nobody else.
+  * example requester: the server-patch's container runs `fma sim-vllm` instead of vLLM (no
+    GPU, no model), and both containers bind their pod's own IP ($(POD_IP)) instead of
+    0.0.0.0, so the test cannot collide with other processes on this shared machine.
+  * the gpu-map ConfigMap `fma local` writes into `default` is copied to the chart's
+    namespace, as an operator would create it there.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import pytest
+import yaml
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fma-local")]
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "deploy" / "examples" / "direct-mode" / "requester-replicaset.yaml"
+KUBECTL = shutil.which("kubectl") or str(Path(sys.executable).parent / "kubectl")
+NS = "fma"
+P = "dual-pods.llm-d.ai/"
+POD_IP = {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
 
 
-def _missing() -> str | None:
-    for module, what in (("fma.kube.emulator", "the API server emulator"), ("fma.cli.local", "`fma local`"),
-                         ("fma.cli.controller", "`fma controller`")):
-        if importlib.util.find_spec(module) is None:
-            return f"{what} ({module}) is not available yet"
-    return "the emulator end-to-end test is not written yet"
+def eventually(cond: Callable[[], Any], timeout: float, what: str, logs: Callable[[], str] = lambda: "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{logs()}")
 
 
-@pytest.mark.slow
-@pytest.mark.skip(reason=_missing() or "")
-def test_rendered_chart_on_emulator_brings_direct_mode_requester_to_ready() -> None:
-    raise NotImplementedError
+def kubectl(kc: Path, *args: str, stdin: str | None = None) -> str:
+    out = subprocess.run([KUBECTL, "--kubeconfig", str(kc), *args], capture_output=True, text=True, timeout=60,
+                         input=stdin)
+    assert out.returncode == 0, f"kubectl {' '.join(args)} failed:\n{out.stderr}"
+    return out.stdout
+
+
+def tail(path: Path, n: int = 4000) -> str:
+    return f"--- {path.name}\n{path.read_text(errors='replace')[-n:]}" if path.exists() else ""
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[Path]:
+    """`fma local --serve --no-controller`; yields its kubeconfig."""
+    kc, err_path = tmp_path / "kubeconfig", tmp_path / "fma-local.log"
+    err = open(err_path, "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "fma", "local", "--serve", "--no-controller", "--kubeconfig-out",
+                             str(kc), "--state-dir", str(tmp_path / "state")], stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        eventually(lambda: proc.poll() is not None or "serving" in err_path.read_text(), 60,
+                   "fma local --serve to start")
+        assert proc.poll() is None, err_path.read_text()
+        yield kc
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        err.close()
+
+
+def render(tmp_path: Path) -> list[dict[str, Any]]:
+    out = tmp_path / "rendered.yaml"
+    subprocess.run([sys.executable, "-m", "fma", "install", "--render", "-n", NS, "--create-namespace",
+                    "-o", str(out)], check=True, timeout=60)
+    return [d for d in yaml.safe_load_all(out.read_text()) if d]
+
+
+def service_account_kubeconfig(kc: Path, dep: dict[str, Any], out: Path) -> Path:
+    """``kc`` with the emulator's bearer token for the Deployment's ServiceAccount."""
+    sa = dep["spec"]["template"]["spec"]["serviceAccountName"]
+    doc = yaml.safe_load(kc.read_text())
+    for u in doc["users"]:
+        u["user"] = {"token": f"sa:{dep['metadata']['namespace']}:{sa}"}
+    out.write_text(yaml.safe_dump(doc))
+    return out
+
+
+def deployment_argv(dep: dict[str, Any], kc: Path, sock_dir: Path) -> tuple[list[str], dict[str, str]]:
+    """The Deployment's container command + args as a local process, plus its environment."""
+    c = dep["spec"]["template"]["spec"]["containers"][0]
+    argv = [*c.get("command", []), *c.get("args", [])]
+    assert argv[0] == "fma", f"{dep['metadata']['name']}: the rendered command is {argv[0]!r}, not fma"
+    name = dep["metadata"]["name"]
+    out = [sys.executable, "-m", "fma"]
+    for a in argv[1:]:
+        if a.startswith("--metrics-port="):
+            a = "--metrics-port=0"
+        elif a.startswith("--debug-socket="):
+            a = f"--debug-socket=ipc://{sock_dir / (name + '.sock')}"
+        out.append(a)
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "CUDA_VISIBLE_DEVICES")}
+    env.update({"POD_NAME": f"{name}-0", "POD_NAMESPACE": NS})
+    return [*out, "--kubeconfig", str(kc)], env
+
+
+def example_requester() -> dict[str, Any]:
+    """The shipped direct-mode example, its provider made a simulator and every process bound to the pod IP."""
+    rs = yaml.safe_load(EXAMPLE.read_text())
+    tmpl = rs["spec"]["template"]
+    ann = tmpl["metadata"]["annotations"]
+    patch = yaml.safe_load(ann[P + "server-patch"])
+    server = patch["spec"]["containers"][0]
+    model = next(a.split("=", 1)[1] for a in server["args"] if a.startswith("--model="))
+    port = next(int(a.split("=", 1)[1]) for a in server["args"] if a.startswith("--port="))
+    server.update({"command": ["fma", "sim-vllm"],
+                   "args": [f"--model={model}", f"--port={port}", "--host=$(POD_IP)", "--time-scale=50",
+                            "--weight-bytes=1GB"],
+                   "env": [*server.get("env", []), POD_IP],
+                   "readinessProbe": {"httpGet": {"path": "/health", "port": port}, "periodSeconds": 1}})
+    ann[P + "server-patch"] = yaml.safe_dump(patch, sort_keys=False)
+    req = tmpl["spec"]["containers"][0]
+    req["args"] = [*req.get("args", []), "--host=$(POD_IP)"]
+    req["env"] = [*req.get("env", []), POD_IP]
+    req["readinessProbe"]["periodSeconds"] = 1
+    return rs
+
+
+@pytest.mark.timeout(120)
+def test_rendered_chart_on_emulator_brings_direct_mode_requester_to_ready(emulator: Path, tmp_path: Path) -> None:
+    kc = emulator
+    docs = render(tmp_path)
+    crds = [d for d in docs if d["kind"] == "CustomResourceDefinition"]
+    rest = [d for d in docs if d["kind"] != "CustomResourceDefinition"]
+    assert len(crds) == 3 and {d["kind"] for d in rest} >= {"Namespace", "Deployment", "Role", "RoleBinding",
+                                                             "ClusterRole", "ClusterRoleBinding", "ServiceAccount",
+                                                             "ValidatingAdmissionPolicy",
+                                                             "ValidatingAdmissionPolicyBinding"}
+
+    # CRDs first, established, then everything else
+    kubectl(kc, "apply", "-f", "-", stdin=yaml.safe_dump_all(crds))
+    kubectl(kc, "wait", "--for=condition=Established", "--timeout=20s",
+            *[f"crd/{d['metadata']['name']}" for d in crds])
+    applied = kubectl(kc, "apply", "-f", "-", stdin=yaml.safe_dump_all(rest))
+    assert len(applied.strip().splitlines()) == len(rest), applied
+
+    gpu_map = json.loads(kubectl(kc, "get", "configmap", "gpu-map", "-n", "default", "-o", "json"))
+    kubectl(kc, "apply", "-n", NS, "-f", "-", stdin=json.dumps(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "gpu-map"}, "data": gpu_map["data"]}))
+
+    deployments = {d["metadata"]["name"]: d for d in rest if d["kind"] == "Deployment"}
+    assert set(deployments) == {"fma-dual-pods-controller", "fma-launcher-populator"}
+    procs: list[tuple[subprocess.Popen[bytes], Path]] = []
+    try:
+        for name, dep in deployments.items():
+            sa_kc = service_account_kubeconfig(kc, dep, tmp_path / f"{name}.kubeconfig")
+            argv, env = deployment_argv(dep, sa_kc, tmp_path)
+            log_path = tmp_path / f"{name}.log"
+            with open(log_path, "wb") as log:
+                procs.append((subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                               start_new_session=True), log_path))
+
+        def logs() -> str:
+            return "\n".join(tail(p) for _, p in procs) + "\n" + tail(tmp_path / "fma-local.log")
+
+        # both controllers take their leases (the chart passes --leader-elect)
+        def leases() -> set[str]:
+            got = json.loads(kubectl(kc, "get", "leases", "-n", NS, "-o", "json"))["items"]
+            return {i["metadata"]["name"] for i in got if (i.get("spec") or {}).get("holderIdentity")}
+        held = eventually(lambda: len(leases()) >= 2 and leases(), 30, "both controllers to hold a Lease", logs)
+        assert all(p.poll() is None for p, _ in procs), logs()
+
+        kubectl(kc, "apply", "-n", NS, "-f", "-", stdin=yaml.safe_dump(example_requester()))
+        sel = "app=fma-direct-example"
+
+        def ready_requester() -> dict[str, Any] | None:
+            for pod in json.loads(kubectl(kc, "get", "pods", "-n", NS, "-l", sel, "-o", "json"))["items"]:
+                ok = any(c["type"] == "Ready" and c["status"] == "True"
+                         for c in (pod.get("status") or {}).get("conditions") or [])
+                if ok and (pod["metadata"].get("labels") or {}).get(P + "dual"):
+                    return pod
+            return None
+
+        requester = eventually(ready_requester, 45, "the example requester to be Ready and bound", logs)
+        provider_name = requester["metadata"]["labels"][P + "dual"]
+        provider = json.loads(kubectl(kc, "get", "pod", provider_name, "-n", NS, "-o", "json"))
+        assert provider["metadata"]["labels"].get(P + "dual") == requester["metadata"]["name"]
+        assert provider["metadata"]["labels"].get("fma-example/role") == "provider"   # the example's patch
+        assert "app" not in provider["metadata"]["labels"]                             # the RS never adopts it
+        assert provider["spec"]["nodeName"] == requester["spec"]["nodeName"]
+        assert all(p.poll() is None for p, _ in procs), logs()
+        assert held >= {"fma-dual-pods-controller"}, held
+    finally:
+        for p, _ in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p, _ in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
