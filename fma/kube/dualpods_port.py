@@ -4,6 +4,13 @@ Added by the controller engineer as the smallest adapter the controller needs un
 kube layer's informers are wired in: list+watch per kind with resourceVersion and relist
 on 410 Gone, JSON patch (with ``test`` ops), create/delete pods, Events.
 See :class:`fma.controllers.dualpods.port.KubePort`.
+
+Nodes are cluster-scoped: watching them needs a ClusterRole (the chart's
+``global.nodeViewClusterRole``). When the API answers 403 the controller runs without
+them (``world.nodes`` None: a deleted node is not noticed) after one warning, and the
+port asks again every :data:`FORBIDDEN_RETRY` seconds, so a binding added later is
+picked up without a restart. After each full list of a kind the port sends
+``(kind, "SYNCED", {})``; while nodes are refused it sends ``("nodes", "UNWATCHED", {})``.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from kubernetes.client.rest import ApiException
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 GROUP, VERSION = "fma.llm-d.ai", "v1alpha1"
+FORBIDDEN_RETRY = 60.0
 
 
 def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
@@ -35,9 +43,12 @@ def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
 
 
 class ClientKubePort:
-    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+    def __init__(self, api: client.ApiClient, namespace: str, watch_nodes: bool = True,
+                 forbidden_retry: float = FORBIDDEN_RETRY) -> None:
         self.api = api
         self.namespace = namespace
+        self.watch_nodes = watch_nodes
+        self.forbidden_retry = forbidden_retry
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
         self._stop = threading.Event()
@@ -65,12 +76,15 @@ class ClientKubePort:
         def custom(plural: str) -> Callable[..., Any]:
             return lambda **kw: self.custom.list_namespaced_custom_object(GROUP, VERSION, ns, plural, **kw)
 
-        return {
+        out = {
             "pods": lambda **kw: self.core.list_namespaced_pod(ns, **kw),
             "configmaps": lambda **kw: self.core.list_namespaced_config_map(ns, **kw),
             "inferenceserverconfigs": custom("inferenceserverconfigs"),
             "launcherconfigs": custom("launcherconfigs"),
         }
+        if self.watch_nodes:
+            out["nodes"] = lambda **kw: self.core.list_node(**kw)  # cluster-scoped
+        return out
 
     def watch(self, callback: Callable[[str, str, Obj], None]) -> None:
         for kind, lister in self._listers().items():
@@ -81,6 +95,8 @@ class ClientKubePort:
 
     def _loop(self, kind: str, lister: Callable[..., Any], callback: Callable[[str, str, Obj], None]) -> None:
         known: dict[str, Obj] = {}
+        refused = False
+        where = "the cluster" if kind == "nodes" else self.namespace
         while not self._stop.is_set():
             try:
                 listed = self._raw(lister)
@@ -93,6 +109,10 @@ class ClientKubePort:
                     if name not in seen:
                         callback(kind, "DELETED", obj)
                 known = seen
+                if refused:
+                    log.info("%s in %s may be listed now; watching them again", kind, where)
+                    refused = False
+                callback(kind, "SYNCED", {})
                 while not self._stop.is_set():
                     w = watch.Watch()
                     for ev in w.stream(lister, resource_version=rv, timeout_seconds=30):
@@ -112,11 +132,22 @@ class ClientKubePort:
                             known[name] = obj
                         callback(kind, ev["type"], obj)
             except ApiException as exc:
-                if exc.status != 410:
-                    log.warning("watch %s in %s failed: %s; relisting", kind, self.namespace, exc)
+                if exc.status == 403 and kind == "nodes":
+                    if not refused:
+                        log.warning("cannot list or watch nodes (HTTP 403: %s): running without node "
+                                    "watch, so the requesters on a deleted node are not deleted; grant "
+                                    "the controller's service account get/list/watch on nodes (a "
+                                    "ClusterRoleBinding, chart value global.nodeViewClusterRole); "
+                                    "asking again every %gs", _reason(exc), self.forbidden_retry)
+                        refused = True
+                        known = {}
+                        callback(kind, "UNWATCHED", {})
+                    self._stop.wait(self.forbidden_retry)
+                elif exc.status != 410:
+                    log.warning("watch %s in %s failed: %s; relisting", kind, where, exc)
                     self._stop.wait(1.0)
             except Exception as exc:  # connection errors: back off, relist
-                log.warning("watch %s in %s: %s: %s; relisting", kind, self.namespace,
+                log.warning("watch %s in %s: %s: %s; relisting", kind, where,
                             exc.__class__.__name__, exc)
                 self._stop.wait(1.0)
 
@@ -157,3 +188,10 @@ class ClientKubePort:
             self.core.create_namespaced_event(self.namespace, body)
         except ApiException as exc:
             log.warning("cannot record event %s on %s: %s", reason, md.get("name"), exc.status)
+
+
+def _reason(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body or "{}").get("message") or exc.reason)
+    except (ValueError, AttributeError):
+        return str(exc.reason)

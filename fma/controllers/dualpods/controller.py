@@ -53,6 +53,9 @@ class DualPodsController:
                                                    ("pods", "inferenceserverconfigs", "launcherconfigs",
                                                     "configmaps", "nodes")}
         self.told_ready: set[tuple[str, str]] = set()
+        # nodes: None until the port says (SYNCED: the full list arrived; UNWATCHED: not
+        # allowed); a port that never says is trusted once it delivered any node
+        self._nodes_synced: bool | None = None
         self.instances: dict[str, dict[str, InstanceView]] = {}
         self.queue = WorkQueue()
         self.executor = Executor(port, self._cached_pod, self._observe, self.told_ready,
@@ -90,6 +93,15 @@ class DualPodsController:
 
     # ---- informer side -------------------------------------------------------------
     def _on_event(self, kind: str, type_: str, obj: Obj) -> None:
+        if type_ in ("SYNCED", "UNWATCHED"):
+            if kind == "nodes":
+                with self._lock:
+                    was, self._nodes_synced = self._nodes_synced, type_ == "SYNCED"
+                    if type_ == "UNWATCHED":
+                        self.cache["nodes"].clear()
+                if was != self._nodes_synced:
+                    self.queue.add_all(self._nodes())
+            return
         name = (obj.get("metadata") or {}).get("name", "")
         with self._lock:
             store = self.cache.setdefault(kind, {})
@@ -110,6 +122,9 @@ class DualPodsController:
                     launchers = {n: p for n, p in self.cache["pods"].items() if P.is_launcher(p)}
                 self.launchers.sync(launchers)
             self.queue.add_all({self._node_of(obj), self._node_of(old) if old else ""} - {None})  # type: ignore[arg-type]
+        elif kind == "nodes":
+            if type_ != "MODIFIED":  # only a node's presence matters (status updates are frequent)
+                self.queue.add(name)
         else:
             self.queue.add_all(self._nodes())
 
@@ -191,7 +206,10 @@ class DualPodsController:
                         gpu_map[node] = {str(k): int(v) for k, v in json.loads(raw).items()}
                     except (ValueError, AttributeError):
                         log.warning("gpu-map entry for node %s is not a JSON map of UUID to index", node)
-            nodes = set(self.cache["nodes"]) if self.cache["nodes"] else None
+            if self._nodes_synced is None:
+                nodes = set(self.cache["nodes"]) if self.cache["nodes"] else None
+            else:
+                nodes = set(self.cache["nodes"]) if self._nodes_synced else None
             return World(
                 namespace=self.namespace, now=self.clock(),
                 pods=dict(self.cache["pods"]), iscs=dict(self.cache["inferenceserverconfigs"]),

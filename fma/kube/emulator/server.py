@@ -115,6 +115,9 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(404, "the server could not find the requested resource", "NotFound")
             r = t.resource
             watching = method == "GET" and (q.get("watch") in ("1", "true") or "/watch/" in url.path)
+            if api.forbidden and ({("*", r.group_resource), (self._user().username, r.group_resource)}
+                                  & api.forbidden):
+                raise _forbidden(self._user().username, method, watching, t)
             if watching:
                 self._stream(api.watch(t, q), t)
             elif method == "GET":
@@ -223,3 +226,13 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, OSError):
             pass
         self.close_connection = True
+
+
+def _forbidden(user: str, method: str, watching: bool, t: Any) -> ApiError:
+    """The 403 a real API server gives a user no RBAC rule allows (same message shape)."""
+    verb = "watch" if watching else {"GET": "get" if t.name else "list", "POST": "create", "PUT": "update",
+                                     "PATCH": "patch", "DELETE": "delete"}.get(method, method.lower())
+    r = t.resource
+    where = f'in the namespace "{t.namespace}"' if t.namespace else "at the cluster scope"
+    return ApiError(403, f'{r.group_resource} is forbidden: User "{user}" cannot {verb} resource '
+                    f'"{r.plural}" in API group "{r.group}" {where}', "Forbidden")
