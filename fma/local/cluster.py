@@ -178,6 +178,7 @@ class LocalCluster:
         if self.kubelet is not None:
             self.kubelet.close(grace=3.0)
         self.sup.close(grace=3.0)
+        self.podnet.close()  # the pod IP block, free for the next cluster on this host
         if self.kube is not None:
             self.kube.close()
             self.kube = None

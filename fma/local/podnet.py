@@ -3,12 +3,24 @@
 Linux routes all of 127.0.0.0/8 to ``lo``, so any address there can be bound without
 configuration; pods can therefore use their real ports (8080, 8081, 8000...) side by side.
 127.0.0.0/24 is left to the host (the API server, the controller); pods get 127.0.1.1 up.
+
+Several clusters on one host (two ``fma local`` runs, tests running side by side) must not
+share addresses: a pod's probe would reach another cluster's server on the same IP and
+port and call it Ready. So a default allocator claims a whole 127.B.0.0/16 block — the
+first B from 0 whose claim address (127.B.0.1, port :data:`CLAIM_PORT`) it can bind — and
+holds that socket until :meth:`PodIPAllocator.close` or the process exits. Alone on the
+host, pods get 127.0.1.1 up as before; a second cluster gets 127.1.1.1 up, and so on.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
+import socket
 import threading
+
+log = logging.getLogger(__name__)
+CLAIM_PORT = 32300  # below Linux's ephemeral range (32768+), so only claims take it
 
 
 class PodNetExhausted(RuntimeError):
@@ -18,7 +30,13 @@ class PodNetExhausted(RuntimeError):
 class PodIPAllocator:
     """Hands out 127.0.x.y addresses, one per pod key; released addresses are reused last."""
 
-    def __init__(self, first: str = "127.0.1.1", last: str = "127.255.255.254") -> None:
+    def __init__(self, first: str | None = None, last: str | None = None) -> None:
+        self._claim: socket.socket | None = None
+        if first is None and last is None:
+            block, self._claim = claim_block()
+            first, last = f"127.{block}.1.1", f"127.{block}.255.254"
+        first = first or "127.0.1.1"
+        last = last or "127.255.255.254"
         self._next = int(ipaddress.IPv4Address(first))
         self._last = int(ipaddress.IPv4Address(last))
         self._by_key: dict[str, str] = {}
@@ -57,3 +75,29 @@ class PodIPAllocator:
     def in_use(self) -> dict[str, str]:
         with self._lock:
             return dict(self._by_key)
+
+    @property
+    def block(self) -> str | None:
+        """The claimed 127.B.0.0/16 block, or None for an allocator given an explicit range."""
+        return None if self._claim is None else f"127.{self._claim.getsockname()[0].split('.')[1]}.0.0/16"
+
+    def close(self) -> None:
+        """Give the claimed block back (other clusters on this host may take it)."""
+        if self._claim is not None:
+            self._claim.close()
+            self._claim = None
+
+
+def claim_block() -> tuple[int, socket.socket]:
+    """The first free 127.B.0.0/16 block and the bound socket that holds it."""
+    for block in range(256):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind((f"127.{block}.0.1", CLAIM_PORT))
+        except OSError:
+            sock.close()
+            continue
+        if block:
+            log.info("pod IPs from 127.%d.1.1: lower blocks are held by other clusters on this host", block)
+        return block, sock
+    raise PodNetExhausted(f"every 127.B.0.0/16 block is claimed (port {CLAIM_PORT} bound on each 127.B.0.1)")

@@ -51,6 +51,7 @@ class Env:
         self.sched.close()
         self.kubelet.close()
         self.sup.close()
+        self.podnet.close()
 
     def pod(self, name: str) -> dict:
         return self.kube.get_pod("default", name)
@@ -159,7 +160,7 @@ def test_sim_vllm_and_requester_stub_pods_bind_their_pod_ips_and_turn_ready(env:
     env.kube.create_pod("default", {"metadata": {"name": "sim"}, "spec": {"containers": [sim]}})
     env.kube.create_pod("default", {"metadata": {"name": "req"}, "spec": {"containers": [podspecs.requester_container(1)]}})
     p = wait_for(lambda: (p := env.pod("sim")) and ready(p) and p, timeout=60, what="sim-vllm Ready")
-    assert p["status"]["podIP"].startswith("127.0.")
+    assert p["status"]["podIP"].startswith(env.podnet.block.split(".0.0/")[0] + ".")  # this cluster's block
     r = wait_for(lambda: (r := env.pod("req")) and r["status"].get("podIP") and r, timeout=30, what="requester running")
     import json
     import urllib.request
