@@ -93,44 +93,24 @@ def _run(args: argparse.Namespace) -> int:
     cfg = Config(sleeper_limit=args.sleeper_limit, host_memory_budget=budget, local_volume=args.local_volume,
                  launcher_port=args.launcher_port)
     done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
     running: dict[str, DualPodsController] = {}
-    lost = threading.Event()
 
     def lead() -> None:
         running["ctl"] = DualPodsController(port, cfg, journal, workers=args.workers, metrics=metrics).start()
 
-    def follow() -> None:
-        # Leadership lost: stop at once and exit, so that two controllers never act together;
-        # the Deployment starts this replica again as a follower.
-        if done.is_set():
-            return  # we are shutting down and gave the lease back ourselves
-        log.warning("dual-pods controller: leadership lost; stopping")
-        lost.set()
-        done.set()
+    def step_down() -> None:
+        ctl = running.pop("ctl", None)
+        if ctl is not None:
+            ctl.stop()
 
-    elector = None
-    if args.leader_elect:
-        import os
-        import socket
+    from fma.kube import Rest, run_leading
 
-        from fma.kube import LeaderElector, Rest
-
-        identity = f"{socket.gethostname()}-{os.getpid()}"
-        log.info("dual-pods controller %s: waiting for the Lease fma-dual-pods-controller in %s",
-                 identity, args.namespace)
-        elector = LeaderElector(Rest(api_client), args.namespace, "fma-dual-pods-controller", identity,
-                                on_started=lead, on_stopped=follow).start()
-    else:
-        lead()
-    done.wait()
-    if elector is not None:
-        elector.stop()
-    ctl = running.pop("ctl", None)
-    if ctl is not None:
-        ctl.stop()
+    status = run_leading(Rest(api_client) if args.leader_elect else None, args.namespace,
+                         "fma-dual-pods-controller", lead=lead, step_down=step_down, done=done,
+                         what="dual-pods controller")
     port.stop()
     if debug is not None:
         debug.stop()
-    return 1 if lost.is_set() else 0
+    return status

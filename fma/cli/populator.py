@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--debug-socket", default=None, help="debug socket address, ipc://PATH or tcp://127.0.0.1:PORT")
     p.add_argument("--event-log", default=None, help="append the pairs' decisions to this event-log file")
     p.add_argument("--leader-elect", action="store_true",
-                   help="act only while holding the Lease fma-launcher-populator in the namespace")
+                   help="act only while holding the Lease fma-launcher-populator in --namespace; a replica "
+                   "that loses it exits with status 1 (its Deployment restarts it as a follower)")
     p.add_argument("--log-level", default=argparse.SUPPRESS,
                    help="DEBUG, INFO, WARNING or ERROR (same as the global option)")
     p.set_defaults(handler=_run)
@@ -37,9 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     import logging
-    import os
     import signal
-    import socket
     import sys
     import threading
 
@@ -89,26 +88,17 @@ def _run(args: argparse.Namespace) -> int:
         log.info("populator: managing launchers in namespace %s (stuck after %ss unscheduled / %ss not Ready)",
                  args.namespace, th.scheduling, th.starting)
 
-    def follow() -> None:
+    def step_down() -> None:
         pop = current.pop("pop", None)
         if pop is not None:
             pop.stop()
-            log.info("populator: stopped (leadership lost)")
+            log.info("populator: stopped")
 
-    elector = None
-    if args.leader_elect:
-        from fma.kube import LeaderElector
+    from fma.kube import run_leading
 
-        identity = f"{socket.gethostname()}-{os.getpid()}"
-        elector = LeaderElector(Rest(api), args.namespace, "fma-launcher-populator", identity,
-                                on_started=lead, on_stopped=follow).start()
-    else:
-        lead()
-    done.wait()
-    if elector is not None:
-        elector.stop()
-    follow()
+    status = run_leading(Rest(api) if args.leader_elect else None, args.namespace, "fma-launcher-populator",
+                         lead=lead, step_down=step_down, done=done, what="launcher populator")
     if debug is not None:
         debug.stop()
     event_log.close()
-    return 0
+    return status

@@ -18,7 +18,8 @@ Public API (objects are plain dicts in the API's JSON shape):
 * :func:`record_event(rest, obj, reason, message, type_)`.
 * :class:`EventSync(rest, log, rules, ...)` — selected event-log records become Kubernetes Events
   on the Pod/Node their actor path names (bounded queue + worker, rate-limited, drops counted).
-* :class:`LeaderElector` on a ``coordination.k8s.io`` Lease.
+* :class:`LeaderElector` on a ``coordination.k8s.io`` Lease; :func:`run_leading` runs a
+  controller while it holds one (the policy both FMA controllers share).
 * CRs: :func:`get_cr`, :func:`list_crs`, :func:`patch_cr_status` and the plurals ISC/LC/LPP.
 * :mod:`fma.kube.emulator` — the API server emulator (``fma apiserver``).
 
@@ -36,7 +37,7 @@ _EXPORTS = {
     "Informer": "informer",
     "patch_pod_annotations": "patches", "annotation_ops": "patches", "patch_labels": "patches",
     "add_finalizer": "patches", "remove_finalizer": "patches", "pointer": "patches",
-    "record_event": "events", "LeaderElector": "leader", "EventSync": "eventsync",
+    "record_event": "events", "LeaderElector": "leader", "run_leading": "leader", "EventSync": "eventsync",
     "get_cr": "crs", "list_crs": "crs", "patch_cr_status": "crs", "ISC": "crs", "LC": "crs", "LPP": "crs",
 }
 __all__ = sorted(_EXPORTS)

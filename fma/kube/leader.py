@@ -1,6 +1,7 @@
 """Lease-based leader election (``coordination.k8s.io/v1``), with optimistic concurrency:
 whoever updates the Lease with the current resourceVersion wins; a holder renews every
-``retry_period``; others take over once ``lease_duration`` passed since the last renew."""
+``retry_period``; others take over once ``lease_duration`` passed since the last renew.
+:func:`run_leading` is how ``fma controller`` and ``fma populator`` use it (one policy)."""
 
 from __future__ import annotations
 
@@ -114,3 +115,49 @@ class LeaderElector:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+def identity() -> str:
+    """This replica's holder identity: host name (the pod's name in a cluster) and pid."""
+    import os
+    import socket
+
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def run_leading(rest: Rest | None, namespace: str, lease: str, *, lead: Callable[[], None],
+                step_down: Callable[[], None], done: threading.Event, what: str,
+                lease_duration: float = 15.0, retry_period: float = 2.0) -> int:
+    """Run a controller the way both FMA controllers run, until ``done`` is set.
+
+    Without ``rest`` (no ``--leader-elect``) ``lead()`` runs at once. With it, ``lead()``
+    runs once this replica holds the Lease ``lease`` in ``namespace``. Losing the Lease
+    stops at once and returns 1, so that two replicas never act together and the
+    Deployment starts this one again as a follower (which re-reads everything). On
+    ``done`` (SIGTERM) it calls ``step_down()`` first and then gives the Lease back, so
+    a follower takes over within one retry period, never while this one still acts.
+    Returns the process's exit status: 0, or 1 when leadership was lost.
+    """
+    if rest is None:
+        lead()
+        done.wait()
+        step_down()
+        return 0
+    lost = threading.Event()
+    me = identity()
+
+    def stopped() -> None:
+        if done.is_set():
+            return  # shutting down: we gave the lease back ourselves
+        log.warning("%s %s: lost the Lease %s/%s; stopping (the Deployment restarts it as a follower)",
+                    what, me, namespace, lease)
+        lost.set()
+        done.set()
+
+    log.info("%s %s: waiting for the Lease %s/%s", what, me, namespace, lease)
+    elector = LeaderElector(rest, namespace, lease, me, lease_duration=lease_duration,
+                            retry_period=retry_period, on_started=lead, on_stopped=stopped).start()
+    done.wait()
+    step_down()
+    elector.stop()
+    return 1 if lost.is_set() else 0
