@@ -58,6 +58,18 @@ class QueryAccelerators:
 
 
 @dataclass(frozen=True)
+class CheckAcceleratorMemory:
+    """Before a wake: ask the requester stub (SPI ``accelerator-memory-usage``) how much
+    memory its GPUs hold and fail (retry later) while any holds more than ``limit_mib``,
+    the most its sleepers may hold (``fma controller --debug-accelerator-memory``)."""
+
+    requester: str
+    url: str
+    gpus: tuple[str, ...]
+    limit_mib: int
+
+
+@dataclass(frozen=True)
 class WakeProvider:
     """Wake a sleeping provider's server and, confirmed by `/is_sleeping`, label it awake."""
 

@@ -133,6 +133,19 @@ class Executor:
         if cur is not None:
             self.told_ready.discard((cur["metadata"].get("uid", ""), e.provider))
 
+    def _CheckAcceleratorMemory(self, e: E.CheckAcceleratorMemory) -> None:
+        r = self._http.get(e.url + "/v1/dual-pods/accelerator-memory-usage")
+        r.raise_for_status()
+        used = r.json()
+        for gpu in e.gpus:
+            if not isinstance(used, dict) or gpu not in used:
+                raise EffectFailed(f"requester {e.requester}: no memory usage reported for GPU {gpu}")
+            if int(used[gpu]) > e.limit_mib:
+                raise EffectFailed(f"requester {e.requester}: GPU {gpu} uses {int(used[gpu])} MiB, more than "
+                                   f"the {e.limit_mib} MiB sleepers may hold; not waking yet")
+        log.debug("requester %s: GPU memory %s MiB within %d MiB", e.requester,
+                  {g: used[g] for g in e.gpus}, e.limit_mib)
+
     # ---- vLLM (through fma.engines) -------------------------------------------------
     def _WakeProvider(self, e: E.WakeProvider) -> None:
         with ServerClient(e.url, timeout=self.engine_timeout) as c:
