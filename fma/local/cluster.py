@@ -104,6 +104,7 @@ class LocalCluster:
         self.kubelet: Kubelet | None = None
         self.podnet = PodIPAllocator()
         self.system: dict[str, Proc] = {}
+        self._system_args: dict[str, tuple[list[str], bool]] = {}
 
     # ---- context manager
     def __enter__(self) -> "LocalCluster":
@@ -164,10 +165,22 @@ class LocalCluster:
         if not _has_command(args[0]):
             (log.info if optional else log.warning)("fma local: `fma %s` does not exist yet; running without it", args[0])
             return
+        self._system_args[name] = (list(args), optional)
         env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")}
         env["KUBECONFIG"] = self.kubeconfig
         self.system[name] = self.sup.start(name, [sys.executable, "-m", "fma", *args], env=env,
                                            log_path=os.path.join(self.dir, f"{name}.log"))
+
+    def restart_system(self, name: str, grace: float = 3.0) -> None:
+        """Stop one of the system processes (``controller``, ``populator``) and start it
+        again with the same arguments: a controller restart as a Deployment would do it."""
+        if name not in self._system_args:
+            raise KeyError(f"fma local: no system process {name!r} (have: {', '.join(self.system) or 'none'})")
+        proc = self.system.pop(name, None)
+        if proc is not None:
+            self.sup.stop(proc.key, grace=grace)
+        args, optional = self._system_args[name]
+        self._start_system(name, args, optional)
 
     def close(self) -> None:
         """Stop everything, in reverse order; safe to call twice and after a partial start."""

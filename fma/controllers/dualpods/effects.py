@@ -121,15 +121,21 @@ class DeleteInstance:
 
 @dataclass(frozen=True)
 class WakeInstance:
+    """Wake a sleeping instance through its launcher (``POST …/<id>/wake_up``), so the
+    launcher's GPU ledger admits it first; without ``launcher_url``, the instance's own
+    ``/wake_up``."""
+
     launcher: str
     instance_id: str
     url: str  # the instance's vLLM base URL
+    launcher_url: str = ""
 
 
 @dataclass(frozen=True)
 class SleepInstance:
-    """Sleep an instance, confirm, then unbind its launcher (``unbind`` patch) and drop the
-    requester's finalizer; when it cannot sleep, delete the instance instead."""
+    """Sleep an instance through its launcher (``POST …/<id>/sleep?level=1``, so the
+    launcher's GPU ledger frees its bytes), confirm, then unbind its launcher (``unbind``
+    patch) and drop the requester's finalizer; when it cannot sleep, delete the instance."""
 
     launcher: str
     launcher_url: str

@@ -172,7 +172,8 @@ class Executor:
     # ---- launcher ------------------------------------------------------------------
     def _CreateInstance(self, e: E.CreateInstance) -> None:
         r = self._http.put(f"{e.url}/v2/vllm/instances/{e.instance_id}", json=dict(e.body))
-        if r.status_code not in (200, 201, 409):
+        if r.status_code not in (200, 201, 409) or (r.status_code == 409 and "already exists" not in r.text):
+            # 409 is success only for "this id exists" (idempotent create), not a port clash
             raise EffectFailed(f"launcher {e.launcher}: create {e.instance_id} -> {r.status_code} {r.text[:300]}")
         state = r.json() if r.status_code != 409 else {"status": "running"}
         self.set_instance(e.launcher, e.instance_id, InstanceView(
@@ -186,24 +187,44 @@ class Executor:
         self.set_instance(e.launcher, e.instance_id, None)
 
     def _WakeInstance(self, e: E.WakeInstance) -> None:
-        with ServerClient(e.url, timeout=self.engine_timeout) as c:
-            if not c.wake():
-                raise EffectFailed(f"instance {e.instance_id} still sleeping after wake_up")
+        if not e.launcher_url:
+            with ServerClient(e.url, timeout=self.engine_timeout) as c:
+                if not c.wake():
+                    raise EffectFailed(f"instance {e.instance_id} still sleeping after wake_up")
+        else:
+            r = self._http.post(f"{e.launcher_url}/v2/vllm/instances/{e.instance_id}/wake_up",
+                                timeout=self.engine_timeout)
+            if r.status_code != 200 or _phase(r) != "awake":
+                raise EffectFailed(f"launcher {e.launcher}: wake_up {e.instance_id} -> {r.status_code} "
+                                   f"{r.text[:300]}")
         self.set_instance(e.launcher, e.instance_id, "woke")  # type: ignore[arg-type]
 
     def _SleepInstance(self, e: E.SleepInstance) -> None:
-        try:
-            with ServerClient(e.url, timeout=self.engine_timeout) as c:
-                asleep = c.sleep(level=1)
-        except EngineError:
-            asleep = False
-        if asleep:
+        """Through the launcher: a sleep behind its back would leave its GPU ledger counting
+        the instance awake, and it would refuse the next instance on that GPU."""
+        r = self._http.post(f"{e.launcher_url}/v2/vllm/instances/{e.instance_id}/sleep",
+                            params={"level": 1}, timeout=self.engine_timeout)
+        if r.status_code >= 500:
+            raise EffectFailed(f"launcher {e.launcher}: sleep {e.instance_id} -> {r.status_code} {r.text[:300]}")
+        if r.status_code == 404:
+            self.set_instance(e.launcher, e.instance_id, None)
+        elif r.status_code == 200 and _phase(r) == "sleeping":
             self.set_instance(e.launcher, e.instance_id, "slept")  # type: ignore[arg-type]
         else:
+            log.warning("launcher %s: instance %s cannot sleep (%s %s): deleting it", e.launcher,
+                        e.instance_id, r.status_code, r.text[:300])
             self._DeleteInstance(E.DeleteInstance(e.launcher, e.launcher_url, e.instance_id, "cannot sleep"))
         self._PatchMeta(e.unbind)
         if e.requester:
             self._PatchMeta(E.PatchMeta(e.requester, remove_finalizers=(N.FIN_REQUESTER,)))
+
+
+def _phase(r: httpx.Response) -> str:
+    try:
+        body = r.json()
+    except ValueError:
+        return ""
+    return str(body.get("phase", "")) if isinstance(body, dict) else ""
 
 
 def _port_of(options: str) -> int:

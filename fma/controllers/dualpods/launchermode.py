@@ -245,7 +245,7 @@ def _bound(world: World, r: Mapping[str, Any], lp: Mapping[str, Any], iname: str
     port = inst.port or int(ann.get(N.ANN_SERVER_PORT) or 0)
     if inst.sleeping:
         return Decision(rname, "wake", f"waking instance {iid[:10]} on {lname}",
-                        up + (E.WakeInstance(lname, iid, server_url(lp, port)),), M, lname)
+                        up + (E.WakeInstance(lname, iid, server_url(lp, port), launcher_url(world, lp)),), M, lname)
     told = (P.uid(r), lname) in world.told_ready
     if inst.ready:
         if told:
