@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fma.controllers.dualpods.world import Config
+
+SLEEPER_MIB = 4096  # FMA's allowance of GPU memory per sleeper for --debug-accelerator-memory
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="reconcile only while holding the Lease fma-dual-pods-controller in --namespace; "
                    "a replica that loses it exits (its Deployment restarts it as a follower)")
     p.add_argument("--debug-accelerator-memory", action="store_true",
-                   help="log each requester's GPU memory use (SPI accelerator-memory-usage) when it binds")
+                   help="before waking a sleeping provider, ask the requester stub for its GPUs' used memory "
+                   "(SPI accelerator-memory-usage) and wait (retrying) while any GPU holds more than "
+                   "--sleeper-limit x 4096 MiB, the most its sleepers should hold (as FMA; default off)")
     p.add_argument("--log-level", default=argparse.SUPPRESS,
                    help="DEBUG, INFO, WARNING or ERROR (same as the global option)")
     p.set_defaults(handler=_run)
@@ -49,6 +57,14 @@ def _bytes(text: str | None) -> int | None:
     return int(float(t) * mult)
 
 
+def config_from_args(args: argparse.Namespace, budget: int | None = None) -> "Config":
+    from fma.controllers.dualpods.world import Config
+
+    limit = args.sleeper_limit * SLEEPER_MIB if args.debug_accelerator_memory else None
+    return Config(sleeper_limit=args.sleeper_limit, host_memory_budget=budget, local_volume=args.local_volume,
+                  launcher_port=args.launcher_port, accelerator_memory_limit_mib=limit)
+
+
 def _run(args: argparse.Namespace) -> int:
     import logging
     import signal
@@ -58,8 +74,6 @@ def _run(args: argparse.Namespace) -> int:
     from fma.controllers.dualpods.controller import DualPodsController
     from fma.controllers.dualpods.journal import Journal
     from fma.controllers.dualpods.metrics import Metrics
-    from fma.controllers.dualpods.world import Config
-
     log = logging.getLogger("fma.controller")
     try:
         budget = _bytes(args.host_memory_budget)
@@ -90,8 +104,7 @@ def _run(args: argparse.Namespace) -> int:
     metrics = Metrics()
     if args.metrics_port:
         metrics.serve(args.metrics_port)
-    cfg = Config(sleeper_limit=args.sleeper_limit, host_memory_budget=budget, local_volume=args.local_volume,
-                 launcher_port=args.launcher_port)
+    cfg = config_from_args(args, budget)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())

@@ -141,7 +141,8 @@ def _bound(world: World, r: Mapping[str, Any], prov: Mapping[str, Any]) -> Decis
         if not P.pod_ip(prov):
             return Decision(rname, "starting", f"sleeping provider {pname} has no IP", upkeep, "direct", pname)
         return Decision(rname, "wake", f"waking provider {pname}",
-                        upkeep + (E.WakeProvider(pname, server_url(prov)),), "direct", pname)
+                        upkeep + _memory_check(world, r) + (E.WakeProvider(pname, server_url(prov)),),
+                        "direct", pname)
     told = (P.uid(r), pname) in world.told_ready
     if P.ready(prov) and P.pod_ip(prov):
         if told:
@@ -154,6 +155,13 @@ def _bound(world: World, r: Mapping[str, Any], prov: Mapping[str, Any]) -> Decis
         return Decision(rname, "starting", f"provider {pname} stopped being ready",
                         upkeep + (E.BecomeUnready(rname, spi_url(r), pname),), "direct", pname)
     return Decision(rname, "starting", f"provider {pname} is starting", upkeep, "direct", pname)
+
+
+def _memory_check(world: World, r: Mapping[str, Any]) -> tuple[Any, ...]:
+    limit = world.config.accelerator_memory_limit_mib
+    if limit is None:
+        return ()
+    return (E.CheckAcceleratorMemory(P.name(r), spi_url(r), tuple(P.accelerators(r) or ()), limit),)
 
 
 def _leaving(world: World, r: Mapping[str, Any], prov: Mapping[str, Any] | None) -> Decision:

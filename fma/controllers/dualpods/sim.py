@@ -32,6 +32,7 @@ class SimCluster:
     stub_gpus: dict[str, list[str]] = field(default_factory=dict)
     servers: dict[str, bool] = field(default_factory=dict)  # provider name -> sleeping
     cannot_sleep: set[str] = field(default_factory=set)
+    gpu_used_mib: dict[str, int] = field(default_factory=dict)  # what a stub reports per GPU (default 0)
     auto_ready: bool = True  # kubelet marks new pods Ready with an IP at once
     log: list[Decision] = field(default_factory=list)
     completed: set[int] = field(default_factory=set)  # indexes into log whose effects all succeeded
@@ -142,6 +143,10 @@ class SimCluster:
             gpus = self.stub_gpus.get(eff.requester)
             if gpus:
                 self._patch(E.PatchMeta(eff.requester, annotations={N.ANN_ACCELERATORS: ",".join(gpus)}))
+        elif isinstance(eff, E.CheckAcceleratorMemory):
+            busy = {g: self.gpu_used_mib.get(g, 0) for g in eff.gpus if self.gpu_used_mib.get(g, 0) > eff.limit_mib}
+            if busy:
+                raise Conflict(f"{eff.requester}: GPUs hold {busy} MiB, over {eff.limit_mib}")
         elif isinstance(eff, E.WakeProvider):
             self.servers[eff.provider] = False
             self._patch(E.PatchMeta(eff.provider, labels={N.LBL_SLEEPING: "false"}))

@@ -21,6 +21,9 @@ class Config:
     host_memory_budget: int | None = None  # bytes of sleepers per node; None = no budget
     local_volume: str = ""
     launcher_port: int = 8001
+    # --debug-accelerator-memory: before waking a sleeper, the requester's GPUs must hold at
+    # most this many MiB (what its sleepers may hold); None = no check
+    accelerator_memory_limit_mib: int | None = None
 
 
 @dataclass(frozen=True)
