@@ -6,6 +6,11 @@ requester → provider created and Ready (cold start) → a completion through t
 proxy (port 8082) → requester deleted → the provider is put to sleep (vLLM's
 ``/is_sleeping`` says true) → a new requester → the SAME provider is woken (hot start) →
 a completion again. Phase times are printed (run with ``-s``).
+
+On the CPU, vLLM's worker ignores sleep and wake (it logs "sleep mode is not supported on
+CPU"): the engine still flips ``/is_sleeping``, which is what the controller acts on, but
+no memory is freed — the printed RSS shows it. The sleep/wake figures here are the
+controller's and the API's overhead, not a GPU's offload and reload.
 """
 
 from __future__ import annotations
@@ -86,6 +91,21 @@ def is_sleeping(ip: str) -> bool:
     return bool(r.json()["is_sleeping"])
 
 
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory of a process and all its descendants (vLLM: API server, engine core, worker)."""
+    from fma.local.procs import descendants
+
+    total = 0
+    for p in (pid, *descendants(pid)):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
 def timed_admin(ip: str, path: str) -> float:
     """One of vLLM's admin calls straight to the provider; its seconds."""
     t0 = time.monotonic()
@@ -102,6 +122,7 @@ def test_real_vllm_provider_sleeps_when_its_requester_goes_and_the_same_pod_wake
     api = config.new_client_from_config(config_file=cluster.kubeconfig)
     core = client.CoreV1Api(api)
     figures: dict[str, float] = {}
+    rss: dict[str, float] = {}
 
     def logs() -> str:
         return f"(logs under {cluster.dir})"
@@ -133,10 +154,12 @@ def test_real_vllm_provider_sleeps_when_its_requester_goes_and_the_same_pod_wake
         assert prov.metadata.labels.get("fma.llm-d.ai/local-role") == "provider"
         cmdlines = [Path(f"/proc/{p.pid}/cmdline").read_bytes() for p in cluster.sup.live() if _alive(p.pid)]
         assert any(b"vllm.entrypoints.openai.api_server" in c for c in cmdlines), "the provider is not real vLLM"
+        vllm_pid = next(p.pid for p in cluster.sup.live() if p.key.startswith(f"default/{provider}/"))
 
         body, figures["completion 1 (through the requester's proxy)"] = complete(f"http://{first.status.pod_ip}:8082")
         assert body["choices"][0]["finish_reason"] in ("length", "stop")
         assert body["model"] == MODEL
+        rss["awake"] = tree_rss_mib(vllm_pid)
 
         # requester gone: the provider is put to sleep, not deleted
         t0 = time.monotonic()
@@ -145,6 +168,7 @@ def test_real_vllm_provider_sleeps_when_its_requester_goes_and_the_same_pod_wake
             P + "sleeping") == "true", 120, f"provider {provider} to be labelled asleep {logs()}")
         figures["sleep (requester deleted -> provider labelled asleep)"] = time.monotonic() - t0
         assert is_sleeping(prov_ip), "the controller says asleep but vLLM's /is_sleeping says awake"
+        rss["asleep"] = tree_rss_mib(vllm_pid)
 
         # a new requester: the same pod, woken
         t0 = time.monotonic()
@@ -171,4 +195,6 @@ def test_real_vllm_provider_sleeps_when_its_requester_goes_and_the_same_pod_wake
         print()
         for what, secs in figures.items():
             print(f"  {what}: {secs:.2f}s")
+        for what, mib in rss.items():
+            print(f"  provider RSS (all its processes) {what}: {mib:.0f} MiB")
         api.close()
