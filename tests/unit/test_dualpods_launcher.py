@@ -213,14 +213,28 @@ def test_rule5_routing_metadata_follows_isc_label_change_while_serving():
     assert "model" not in P.labels(lp) and P.labels(lp)["tier"] == "gold"
 
 
-def test_rule6_port_clash_sends_the_request_to_a_new_launcher():
+def test_rule6_port_clash_with_a_serving_instance_sends_the_request_to_a_new_launcher():
+    c = cluster(max_instances=3)
+    c.add_requester("r1", "n1", ["G0"], isc="a")
+    c.settle()
+    lname = P.name(launcher_of(c, "r1"))
+    c.world.iscs["a2"] = isc(port=8005, model="other")
+    c.add_requester("r2", "n1", ["G1"], isc="a2")
+    c.settle()
+    assert P.name(launcher_of(c, "r2")) != lname and "cold" in kinds(c, "r2")
+    assert len(c.world.instances[lname]) == 1
+
+
+def test_rule3_a_sleeper_holding_the_port_is_evicted_instead_of_a_cold_start():
     c = cluster(max_instances=3)
     lname = cycle(c, "r1", "a")
     c.world.iscs["a2"] = isc(port=8005, model="other")
     c.add_requester("r2", "n1", ["G0"], isc="a2")
     c.settle()
-    assert P.name(launcher_of(c, "r2")) != lname and "cold" in kinds(c, "r2")
-    assert len(c.world.instances[lname]) == 1  # the sleeper was left alone
+    assert "evict" in kinds(c, "r2") and "cold" not in kinds(c, "r2")
+    assert P.name(launcher_of(c, "r2")) == lname and len(c.world.launchers()) == 1
+    iid_a = instance_id(c.world.iscs["a"]["spec"]["modelServerConfig"], ["G0"])
+    assert iid_a not in c.world.instances[lname] and len(c.world.instances[lname]) == 1
 
 
 def test_rule6_max_instances_caps_instances_per_launcher():

@@ -149,11 +149,14 @@ def decide_launcher(world: World, r: Mapping[str, Any], claims: Claims) -> Decis
             return bind(lp, "warm", f"launcher {P.name(lp)} has room ({len(insts)}/{cap}) and port {port} free")
     best: tuple[tuple, Mapping[str, Any], list[InstanceView]] | None = None
     for lp in ready:
-        if any(i.port == port for i in _live(world, lp).values()):
-            continue  # rule 6: a port clash sends the request elsewhere
-        insts = sorted(world.instances_of(lp).values(),
-                       key=lambda i: (i.status == "running", i.last_used, i.id))
-        victims = insts[: max(0, _count(world, lp, claims) - cap + 1)]
+        # rule 6 sent the request elsewhere if it could (warm above); here no launcher had
+        # room, so a sleeper holding the port is one more victim, not a reason to go cold
+        clash = [i for i in _live(world, lp).values() if i.port == port]
+        if any(not i.sleeping for i in clash):
+            continue
+        others = sorted((i for i in world.instances_of(lp).values() if i not in clash),
+                        key=lambda i: (i.status == "running", i.last_used, i.id))
+        victims = clash + others[: max(0, _count(world, lp, claims) - cap + 1 - len(clash))]
         score = (len(victims), max((i.last_used for i in victims), default=0.0), P.name(lp))
         if best is None or score < best[0]:
             best = (score, lp, victims)
