@@ -129,7 +129,7 @@ def test_rule3_warm_uses_a_launcher_with_room():
 
 
 def test_rule3_evict_stops_least_recently_used_sleeper_when_full():
-    c = cluster(max_instances=2)
+    c = cluster(max_instances=2, sleeper_limit=2)  # two sleepers on G0 are within the limit
     lname = cycle(c, "r1", "a")
     cycle(c, "r2", "b")
     ids_before = set(c.world.instances[lname])
@@ -298,3 +298,20 @@ def test_restart_rebinds_to_the_sleeping_instance():
     c.add_requester("r2", "n1", ["G0"], isc="a")
     c.settle()
     assert P.name(launcher_of(c, "r2")) == lname and "hot" in kinds(c, "r2")
+
+
+def test_sleeper_limit_per_gpu_counts_launcher_instances_and_stops_the_lru_one():
+    c = cluster(max_instances=3, sleeper_limit=1)
+    lname = cycle(c, "r1", "a")
+    cycle(c, "r2", "b")
+    iid_a = instance_id(c.world.iscs["a"]["spec"]["modelServerConfig"], ["G0"])
+    iid_b = instance_id(c.world.iscs["b"]["spec"]["modelServerConfig"], ["G0"])
+    assert set(c.world.instances[lname]) == {iid_b}  # a slept longest on G0: stopped
+    assert any(d.kind == "evict-sleeper" and d.mode == "launcher" for d in c.log)
+
+
+def test_sleeper_limit_leaves_sleepers_on_other_gpus_alone():
+    c = cluster(max_instances=3, sleeper_limit=1)
+    lname = cycle(c, "r1", "a", gpus=("G0",))
+    cycle(c, "r2", "b", gpus=("G1",))
+    assert len(c.world.instances[lname]) == 2

@@ -4,6 +4,7 @@ beyond FMA a per-node host-memory byte budget)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping
 
 from fma.controllers.dualpods import effects as E
@@ -11,6 +12,7 @@ from fma.controllers.dualpods import names as N
 from fma.controllers.dualpods import pods as P
 from fma.controllers.dualpods.decision import Decision, server_url
 from fma.controllers.dualpods.direct import Claims, unbind_patch
+from fma.controllers.dualpods.launchermode import instance_gpus, launcher_sleepers
 from fma.controllers.dualpods.world import World
 
 
@@ -59,32 +61,46 @@ def _one(world: World, prov: Mapping[str, Any], claims: Claims) -> Decision | No
 
 
 def sleeper_decisions(world: World, node: str, claims: Claims) -> list[Decision]:
-    """Delete least recently used sleepers past the per-GPU limit and the byte budget."""
+    """Delete least recently used sleepers past the per-GPU limit and the byte budget.
+
+    The per-GPU limit counts every sleeper holding the GPU: direct providers and launcher
+    instances alike (a sleeping instance holds the same host memory and the same claim on
+    the GPU's next wake-up as a sleeping provider)."""
     sleepers = [p for p in world.providers(node)
                 if P.sleeping(p) and P.bound_to(p) is None and not P.deleting(p)
                 and P.name(p) not in claims.pods]
-    lru = sorted(sleepers, key=lambda p: (P.last_used(p), P.created_ts(p), P.name(p)))
+    # (last used, created, key, gpus, effect, mode): key is the pod, or "<launcher>/<instance id>"
+    items: list[tuple[float, float, str, list[str], Any, str]] = [
+        (P.last_used(p), P.created_ts(p), P.name(p), list(P.accelerators(p) or []),
+         E.DeletePod(P.name(p), ""), "direct") for p in sleepers]
+    items += [(inst.last_used, 0.0, f"{lname}/{inst.id}", instance_gpus(inst), eff, "launcher")
+              for lname, inst, eff in launcher_sleepers(world, node, claims)]
+    lru = sorted(items, key=lambda it: (it[0], it[1], it[2]))
     doomed: dict[str, str] = {}
     limit = max(0, world.config.sleeper_limit)
-    per_gpu: dict[str, list[Mapping[str, Any]]] = {}
-    for p in lru:
-        for gpu in P.accelerators(p) or []:
-            per_gpu.setdefault(gpu, []).append(p)
+    per_gpu: dict[str, list[tuple]] = {}
+    for it in lru:
+        for gpu in it[3]:
+            per_gpu.setdefault(gpu, []).append(it)
     for gpu in sorted(per_gpu):
-        alive = [p for p in per_gpu[gpu] if P.name(p) not in doomed]
-        for p in alive[: max(0, len(alive) - limit)]:
-            doomed[P.name(p)] = f"GPU {gpu} has {len(alive)} sleepers, limit {limit}; least recently used"
+        alive = [it for it in per_gpu[gpu] if it[2] not in doomed]
+        for it in alive[: max(0, len(alive) - limit)]:
+            doomed[it[2]] = f"GPU {gpu} has {len(alive)} sleepers, limit {limit}; least recently used"
     budget = world.config.host_memory_budget
     if budget is not None:
-        kept = [p for p in lru if P.name(p) not in doomed]
-        total = sum(P.sleeper_bytes(p) for p in kept)
-        for p in kept:
+        by_name = {P.name(p): p for p in sleepers}
+        kept = [it for it in lru if it[2] in by_name and it[2] not in doomed]
+        total = sum(P.sleeper_bytes(by_name[it[2]]) for it in kept)
+        for it in kept:
             if total <= budget:
                 break
-            doomed[P.name(p)] = f"sleepers on {node} hold {total} B of host memory, budget {budget} B"
-            total -= P.sleeper_bytes(p)
+            doomed[it[2]] = f"sleepers on {node} hold {total} B of host memory, budget {budget} B"
+            total -= P.sleeper_bytes(by_name[it[2]])
     out = []
-    for pname, why in doomed.items():
-        claims.pods.add(pname)
-        out.append(Decision(pname, "evict-sleeper", why, (E.DeletePod(pname, why),), "direct"))
+    effects = {it[2]: (it[4], it[5]) for it in items}
+    for key, why in doomed.items():
+        eff, mode = effects[key]
+        if mode == "direct":
+            claims.pods.add(key)
+        out.append(Decision(key, "evict-sleeper", why, (replace(eff, reason=why),), mode))
     return out

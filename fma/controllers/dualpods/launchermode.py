@@ -20,6 +20,7 @@ from fma.controllers.dualpods.world import InstanceView, World, launcher_node
 
 ANN_INST_ISC = N.OURS + "isc"
 ANN_INST_DIGEST = N.OURS + "isc-digest"
+ANN_INST_GPUS = N.OURS + "gpus"  # comma-joined GPU UUIDs (for the per-GPU sleeper limit)
 M = "launcher"
 
 
@@ -122,7 +123,8 @@ def decide_launcher(world: World, r: Mapping[str, Any], claims: Claims) -> Decis
         return first
     assert gpus is not None
     iid = instance_id(msc, gpus)
-    body = create_body(msc, gpus, {ANN_INST_ISC: iname, ANN_INST_DIGEST: config_digest(msc)})
+    body = create_body(msc, gpus, {ANN_INST_ISC: iname, ANN_INST_DIGEST: config_digest(msc),
+                                     ANN_INST_GPUS: ",".join(sorted(gpus))})
     port = int(msc["port"])
     cap = int((lc.get("spec") or {}).get("maxInstances") or 1)
     pre = status_effects(r, []) + (() if N.FIN_REQUESTER in P.finalizers(r) else (
@@ -342,5 +344,25 @@ def launcher_decisions(world: World, node: str, claims: Claims) -> list[Decision
     return out
 
 
-__all__ = ["decide_launcher", "launcher_decisions", "launcher_pod", "routing_metadata",
+def launcher_sleepers(world: World, node: str, claims: Claims) -> list[tuple[str, InstanceView, E.DeleteInstance]]:
+    """Sleeping instances on this node's launchers that the per-GPU sleeper limit may stop:
+    ``(launcher, instance, delete effect)``. Not the bound instance of a launcher, and
+    nothing on a launcher this pass already claimed (a hot start may be waking it)."""
+    out = []
+    for lp in world.launchers(node):
+        lname = P.name(lp)
+        if lname in claims.pods or not _usable(lp) or not _serving_ready(lp):
+            continue
+        bound_iid = P.annotations(lp).get(N.ANN_INSTANCE_ID) if P.bound_to(lp) else None
+        for inst in world.instances_of(lp).values():
+            if inst.id != bound_iid and inst.status == "running" and inst.sleeping:
+                out.append((lname, inst, E.DeleteInstance(lname, launcher_url(world, lp), inst.id, "")))
+    return out
+
+
+def instance_gpus(inst: InstanceView) -> list[str]:
+    return [g for g in (inst.annotations.get(ANN_INST_GPUS) or "").split(",") if g]
+
+
+__all__ = ["launcher_sleepers", "instance_gpus", "ANN_INST_GPUS", "decide_launcher", "launcher_decisions", "launcher_pod", "routing_metadata",
            "unbind_launcher", "launcher_node", "ANN_INST_ISC", "ANN_INST_DIGEST"]
