@@ -22,6 +22,7 @@ from fma.controllers.dualpods import names as N
 from fma.controllers.dualpods import pods as P
 from fma.controllers.dualpods.decide import decide_node
 from fma.controllers.dualpods.decision import Decision
+from fma.controllers.dualpods.effects import BecomeReady
 from fma.controllers.dualpods.executor import EffectFailed, Executor
 from fma.controllers.dualpods.journal import Journal
 from fma.controllers.dualpods.launcherwatch import LauncherWatcher
@@ -223,7 +224,11 @@ class DualPodsController:
         world = self.snapshot()
         ok = True
         acted = False
-        for d in decide_node(world, node):
+        with world.frozen():
+            decisions = decide_node(world, node)
+            if self.metrics is not None and node:
+                self.metrics.sleepers_on(node, world.sleepers_per_gpu(node))
+        for d in decisions:
             self.journal.decided(world.namespace, d)
             if self.metrics is not None:
                 self.metrics.decided(d)
@@ -232,6 +237,8 @@ class DualPodsController:
                 try:
                     self.executor.run(eff)
                     acted = True
+                    if self.metrics is not None and isinstance(eff, BecomeReady):
+                        self._ready_metric(world, eff.requester)
                     done += 1
                 except EffectFailed as exc:
                     ok = False
@@ -250,6 +257,11 @@ class DualPodsController:
         if acted and ok:
             self.queue.add(node)
         return ok
+
+    def _ready_metric(self, world: World, requester: str) -> None:
+        r = world.pods.get(requester)
+        if r is not None and not P.ready(r):  # not a re-tell (after a restart) to a Ready one
+            self.metrics.became_ready(P.created_ts(r), self.clock())
 
     def _work(self) -> None:
         while not self._stopping.is_set():
