@@ -87,6 +87,43 @@ def test_scale_down_deletes_surplus_and_scale_to_zero_empties_the_pair(world) ->
     assert fold_log(log.read())["launcher-pair/ns/n1/lc"].state == "idle"
 
 
+def test_unbound_launcher_holding_instances_is_not_surplus(world) -> None:
+    """A launcher the dual-pods controller used (or made, cold) keeps its sleepers when it
+    is unbound: deleting it would turn the next hot start cold. The launcher says what it
+    holds in its vllm-instance-signature annotation."""
+    import copy
+
+    from fma.controllers.populator.launchers import launcher_view
+
+    _, port, pop, _ = world
+    setup(port, count=2)
+    settle(port, pop)
+    a, b = sorted(p["metadata"]["name"] for p in launchers(port))
+    pod = copy.deepcopy(port.objects["pods"][a])
+    pod["metadata"]["annotations"][N.ANN_INSTANCE_SIGNATURE] = "ab" * 32   # one sleeping instance
+    port.put("pods", pod)
+    port.deliver()
+    assert launcher_view(port.objects["pods"][a]).holds_instances
+    port.put("launcherpopulationpolicies", make_lpp("p", {"lc": 0}, {"gpu": "true"}))
+    settle(port, pop)
+    assert [p["metadata"]["name"] for p in launchers(port)] == [a]     # b (empty) was surplus, a is kept
+    pod = copy.deepcopy(port.objects["pods"][a])
+    pod["metadata"]["annotations"][N.ANN_INSTANCE_SIGNATURE] = N.EMPTY_SIGNATURE  # its sleepers are gone
+    port.put("pods", pod)
+    port.deliver()
+    settle(port, pop)
+    assert launchers(port) == []
+
+
+def test_launcher_pods_get_their_own_name_and_namespace_for_the_instance_signature(world) -> None:
+    _, port, pop, _ = world
+    setup(port, count=1)
+    settle(port, pop)
+    env = {e["name"]: e for e in launchers(port)[0]["spec"]["containers"][0]["env"]}
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+
+
 def test_surplus_deletion_prefers_unscheduled_then_not_ready(world) -> None:
     _, port, pop, _ = world
     setup(port, count=3)

@@ -44,6 +44,7 @@ class LauncherView:
     unready_since: float | None
     failed: bool
     stuck_label: bool
+    holds_instances: bool = False  # its vLLM instance signature is not the empty one
 
 
 def launcher_view(pod: Obj) -> LauncherView:
@@ -79,4 +80,5 @@ def launcher_view(pod: Obj) -> LauncherView:
         unready_since=unready_since,
         failed=status.get("phase") in ("Failed", "Succeeded"),
         stuck_label=labels.get(N.LABEL_STUCK) == "true",
+        holds_instances=ann.get(N.ANN_INSTANCE_SIGNATURE, N.EMPTY_SIGNATURE) != N.EMPTY_SIGNATURE,
     )

@@ -11,6 +11,11 @@ COMPONENT_LAUNCHER = "launcher"
 ANN_CONFIG_HASH = PREFIX + "launcher-config-hash"
 ANN_TEMPLATE_HASH = PREFIX + "launcher-populator-template-hash"
 ANN_REQUESTER = PREFIX + "requester"
+ANN_INSTANCE_SIGNATURE = PREFIX + "vllm-instance-signature"  # written by the launcher itself
+# the signature of a launcher with no instances: SHA-256 of the JSON of an empty list
+EMPTY_SIGNATURE = "4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945"
+# downward-API env a launcher needs to annotate its own pod (the instance signature)
+POD_ENV = {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
 
 EVENT_STUCK = "LauncherStuck"
 EVENT_BAD_CONFIG = "InvalidLauncherConfig"

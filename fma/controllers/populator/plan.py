@@ -7,8 +7,10 @@ Rules (BEHAVIOUR.md §6, FMA's populator):
   the ``requester`` annotation) is never deleted;
 * unbound launchers made from an outdated template, or whose pod has ended, are deleted
   (and replaced): a template change rolls launchers as they become unbound;
-* surplus: unbound launchers of the current template, least useful first (unscheduled,
-  then not Ready, then newest);
+* surplus: unbound launchers of the current template that hold no instances (their
+  ``vllm-instance-signature`` is absent or the empty one), least useful first
+  (unscheduled, then not Ready, then newest) — a launcher with sleepers, whoever made it,
+  is kept for its hot starts;
 * deficit: create ``desired - present - pending creates``; never while a delete on the
   same node is issued in this pass or still pending, so a node's freed room comes first;
 * a missing or invalid LauncherConfig leaves its pairs untouched (``blocked``).
@@ -122,7 +124,8 @@ def plan_node(
             keep = [v for v in live if v.uid not in doomed]
             surplus = len(keep) + plan.pending_creates - plan.desired
             if surplus > 0:
-                spare = sorted((v for v in keep if not v.bound), key=_delete_order)
+                # a launcher holding instances (sleepers: the next hot start) is no surplus
+                spare = sorted((v for v in keep if not v.bound and not v.holds_instances), key=_delete_order)
                 for v in spare[:surplus]:
                     plan.delete.append((v, SURPLUS))
                 doomed = {v.uid for v, _ in plan.delete}

@@ -146,6 +146,9 @@ def _force_env(ctr: dict[str, Any]) -> None:
             have[key]["value"] = value
         else:
             env.append({"name": key, "value": value})
+    for key, path in N.POD_ENV.items():
+        if key not in have:
+            env.append({"name": key, "valueFrom": {"fieldRef": {"fieldPath": path}}})
     ctr["env"] = env
 
 
