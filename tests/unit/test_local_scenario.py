@@ -28,6 +28,21 @@ def test_builtin_scenarios_load_and_demo_expects_cold_hot_and_warm_starts() -> N
     assert churn.launchers["per_node"] >= 4 and churn.nodes == 1
 
 
+def test_the_direct_scenario_never_runs_two_model_servers_at_once_so_real_vllm_fits_on_a_laptop() -> None:
+    sc = load("direct")
+    assert not sc.launchers and (sc.nodes, sc.gpus_per_node) == (1, 1)
+    assert [s.expect for s in sc.steps if s.op == "create"] == ["cold", "hot"]
+    live: set[str] = set()
+    for s in sc.steps:
+        if s.op == "create":
+            assert not live, f"{s.name} created while {live} still run"
+            live.add(s.name)
+        elif s.op == "delete":
+            live.discard(s.name)
+    cold_wait = next(s for s in sc.steps if s.op == "wait" and s.until == "ready")
+    assert cold_wait.timeout >= 300   # vLLM on two busy CPU cores can take 90 s and more
+
+
 def test_repeat_expands_names_per_iteration() -> None:
     sc = parse({"steps": [{"repeat": {"times": 2, "steps": [{"create": "r{i}", "model": "m"}, {"wait": "ready"}]}}]})
     assert sc.requester_names() == ["r0", "r1"]
