@@ -103,7 +103,10 @@ def _run(args: argparse.Namespace) -> int:
             log.warning("debug socket unavailable (%s)", exc)
     metrics = Metrics()
     if args.metrics_port:
-        metrics.serve(args.metrics_port)
+        try:
+            metrics.serve(args.metrics_port)
+        except OSError as exc:  # a taken port must not stop the bindings
+            log.error("dual-pods controller: /metrics on port %d not served: %s", args.metrics_port, exc)
     cfg = config_from_args(args, budget)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -40,6 +40,18 @@ def _rv(obj: Obj | None) -> int:
         return 0
 
 
+def _sleepers_per_gpu(world: World, node: str) -> dict[str, int]:
+    """What the per-GPU sleeper limit counts: sleeping direct providers and launcher instances."""
+    from fma.controllers.dualpods.direct import Claims
+    from fma.controllers.dualpods.launchermode import instance_gpus, launcher_sleepers
+
+    out = world.sleepers_per_gpu(node)
+    for _, inst, _ in launcher_sleepers(world, node, Claims()):
+        for g in instance_gpus(inst):
+            out[g] = out.get(g, 0) + 1
+    return out
+
+
 class DualPodsController:
     def __init__(self, port: KubePort, config: Config | None = None, journal: Journal | None = None,
                  workers: int = 2, clock: Callable[[], float] = time.time, metrics: Any = None) -> None:
@@ -227,7 +239,7 @@ class DualPodsController:
         with world.frozen():
             decisions = decide_node(world, node)
             if self.metrics is not None and node:
-                self.metrics.sleepers_on(node, world.sleepers_per_gpu(node))
+                self.metrics.sleepers_on(node, _sleepers_per_gpu(world, node))
         for d in decisions:
             self.journal.decided(world.namespace, d)
             if self.metrics is not None:

@@ -6,7 +6,8 @@
   unusable) and ``effect_<Effect>`` (an effect that failed and is retried).
 * ``fma_dualpods_time_to_ready_seconds`` — histogram: requester creation (its
   ``creationTimestamp``, one-second resolution) to the controller telling it become-ready.
-* ``fma_dualpods_sleepers{node,gpu}`` — sleeping direct providers per GPU.
+* ``fma_dualpods_sleepers{node,gpu}`` — sleepers per GPU (direct providers and launcher
+  instances: what ``--sleeper-limit`` caps).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class Metrics:
                                        "requester creation to become-ready sent",
                                        buckets=(.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200),
                                        registry=self.registry)
-        self.sleepers = Gauge("fma_dualpods_sleepers", "sleeping direct providers per GPU",
+        self.sleepers = Gauge("fma_dualpods_sleepers", "sleepers per GPU (providers and launcher instances)",
                               ["node", "gpu"], registry=self.registry)
         self._lock = threading.Lock()
         self._gpus: dict[str, set[str]] = {}  # node -> GPUs with a sleepers sample
