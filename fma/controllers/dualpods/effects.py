@@ -42,6 +42,16 @@ class DeletePod:
 
 
 @dataclass(frozen=True)
+class RecordEvent:
+    """A Kubernetes Event on a pod (``type_`` Normal or Warning)."""
+
+    pod: str
+    reason: str
+    message: str
+    type_: str = "Normal"
+
+
+@dataclass(frozen=True)
 class SetStatus:
     """Write the requester's `status` annotation ``{"Errors": [...]}`` (empty: remove it)."""
 

@@ -101,6 +101,12 @@ class Executor:
         self.observe(out, e.pod)
         log.info("deleted pod %s: %s", e.pod, e.reason)
 
+    def _RecordEvent(self, e: E.RecordEvent) -> None:
+        pod = self.cached(e.pod) or {"metadata": {"name": e.pod}}
+        self.port.record_event({"kind": "Pod", **pod}, e.reason, e.message, e.type_)
+        log.log(logging.WARNING if e.type_ == "Warning" else logging.INFO, "event %s on pod %s: %s",
+                e.reason, e.pod, e.message)
+
     def _SetStatus(self, e: E.SetStatus) -> None:
         value = json.dumps({"Errors": list(e.errors)}) if e.errors else None
         self._PatchMeta(E.PatchMeta(e.requester, annotations={N.ANN_STATUS: value}))

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from fma.controllers.dualpods import effects as E
 from fma.controllers.dualpods import names as N
+from fma.controllers.dualpods import routing
 from fma.controllers.dualpods import pods as P
 from fma.controllers.dualpods.decision import Decision, error, server_url, spi_url, status_effects
 from fma.controllers.dualpods.direct import Claims, provider_lost, requester_gpus
@@ -115,6 +116,9 @@ def decide_launcher(world: World, r: Mapping[str, Any], claims: Claims) -> Decis
     if lnch is not None:
         claims.pods.add(P.name(lnch))
         return _bound(world, r, lnch, iname, msc)
+    bad = routing.problems(routing_metadata(msc))
+    if bad:
+        return error(r, [f"InferenceServerConfig {iname}: {b}" for b in bad], M)
     node = P.node(r)
     if not node:
         return Decision(rname, "wait", "requester not scheduled yet", (), M)
@@ -224,6 +228,12 @@ def _bound(world: World, r: Mapping[str, Any], lp: Mapping[str, Any], iname: str
             prev = json.loads(ann.get(N.ANN_ISC_ROUTING) or "{}")
         except ValueError:
             prev = {}
+        bad = routing.problems(meta, lp, prev)
+        if bad:  # the ISC changed under this binding to metadata the launcher cannot take
+            msg = f"{routing.OUTDATED_MESSAGE}: " + "; ".join(bad)
+            return Decision(rname, "lost", msg, (
+                E.RecordEvent(rname, routing.OUTDATED_REASON, msg, "Warning"),
+                E.DeletePod(rname, "ISC routing metadata cannot be applied to its launcher")), M, lname)
         labels: dict[str, str | None] = {k: None for k in prev.get("labels") or {}}
         labels.update(meta["labels"])
         anns: dict[str, str | None] = {k: None for k in prev.get("annotations") or {}}

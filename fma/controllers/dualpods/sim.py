@@ -33,6 +33,7 @@ class SimCluster:
     servers: dict[str, bool] = field(default_factory=dict)  # provider name -> sleeping
     cannot_sleep: set[str] = field(default_factory=set)
     gpu_used_mib: dict[str, int] = field(default_factory=dict)  # what a stub reports per GPU (default 0)
+    events: list[tuple[str, str, str, str]] = field(default_factory=list)  # (pod, type, reason, message)
     auto_ready: bool = True  # kubelet marks new pods Ready with an IP at once
     log: list[Decision] = field(default_factory=list)
     completed: set[int] = field(default_factory=set)  # indexes into log whose effects all succeeded
@@ -143,6 +144,8 @@ class SimCluster:
             gpus = self.stub_gpus.get(eff.requester)
             if gpus:
                 self._patch(E.PatchMeta(eff.requester, annotations={N.ANN_ACCELERATORS: ",".join(gpus)}))
+        elif isinstance(eff, E.RecordEvent):
+            self.events.append((eff.pod, eff.type_, eff.reason, eff.message))
         elif isinstance(eff, E.CheckAcceleratorMemory):
             busy = {g: self.gpu_used_mib.get(g, 0) for g in eff.gpus if self.gpu_used_mib.get(g, 0) > eff.limit_mib}
             if busy:
