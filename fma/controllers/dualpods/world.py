@@ -178,19 +178,26 @@ class _Index:
         self.bound: dict[str, dict[str, Any]] = {}
         self.by_uid: dict[str, dict[str, Any]] = {}
         reqs, provs, lnchs = [], [], []
+        # the pods.py predicates, inlined: this loop runs over every pod once per pass
+        patch, isc, nominal, lconf, bind = (N.ANN_SERVER_PATCH, N.ANN_ISC, N.ANN_NOMINAL,
+                                            N.LBL_LAUNCHER_CONFIG, N.ANN_REQUESTER)
         for p in pods.values():
-            if P.is_requester(p):
+            md = p.get("metadata") or {}
+            ann = md.get("annotations") or {}
+            requester = patch in ann or isc in ann
+            if requester:
                 reqs.append(p)
-                self.by_uid.setdefault(P.uid(p), p)
-            direct, launcher = P.is_direct_provider(p), P.is_launcher(p)
+                self.by_uid.setdefault(str(md.get("uid") or ""), p)
+            direct = not requester and nominal in ann
+            launcher = lconf in (md.get("labels") or {})
             if direct:
                 provs.append(p)
             if launcher:
                 lnchs.append(p)
             if direct or launcher:
-                b = P.bound_to(p)
-                if b is not None:
-                    self.bound.setdefault(b[0], p)
+                raw = ann.get(bind)
+                if raw:
+                    self.bound.setdefault(raw.partition(" ")[0], p)
         self.requesters_all = sorted(reqs, key=_requester_order)
         self.providers_all = sorted(provs, key=P.name)
         self.launchers_all = sorted(lnchs, key=P.name)
