@@ -13,8 +13,10 @@ IP, the dual-pods controller, and a scenario of requesters coming and going. At 
 it prints each requester's start kind (hot/warm/cold) and time to Ready, wake/sleep
 counts and GPU-seconds. Every process it started is gone when it exits (also on Ctrl-C).
 
-Built-in scenarios: demo (default), churn, swap, direct (one server at a time: the one to
-run with --engine vllm-cpu); or --scenario FILE (YAML, see fma/local/scenario.py).
+Built-in scenarios: demo (default), churn, swap (three models take turns on one GPU
+through a launcher), swap-direct (the same with provider pods), direct (one server at a
+time: the one to run with --engine vllm-cpu); or --scenario FILE (YAML, see
+fma/local/scenario.py).
 """
 
 EXAMPLE = """\
@@ -44,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gpus-per-node", type=int, default=None, help="mock GPUs per node (default 4, or the scenario's)")
     p.add_argument("--gpu-memory", type=_bytes, default=80 * 10**9, help="bytes per mock GPU (default 80GB)")
     p.add_argument("--scenario", default=None, metavar="NAME|FILE",
-                   help="built-in name (demo, churn, swap, direct) or a YAML file (default demo; none with --serve)")
+                   help="built-in name (demo, churn, swap, swap-direct, direct) or a YAML file (default demo; none with --serve)")
     p.add_argument("--time-scale", type=float, default=None, help="simulator speed-up (default: the scenario's)")
     p.add_argument("--serve", action="store_true", help="keep running after the scenario (or without one) until Ctrl-C")
     p.add_argument("--kubeconfig-out", default=None, metavar="PATH", help="write a kubeconfig for kubectl / fma debug here")

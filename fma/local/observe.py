@@ -75,6 +75,8 @@ class Observer:
     on_note: Callable[[str], None] | None = None
     timeline: Timeline = field(default_factory=Timeline)
     bound: dict[str, str] = field(default_factory=dict)  # requester -> server it is bound to (timeline key)
+    # the controller's own word on a requester's start (hot/warm/evict/cold), when it is known
+    decided_start: Callable[[str], str | None] | None = None
 
     def __post_init__(self) -> None:
         self.cond = threading.Condition()
@@ -165,6 +167,11 @@ class Observer:
         prov_seen = self.first_seen.get(r.provider)
         if not r.provider or prov_seen is None:
             return "unknown"
+        decided = self.decided_start(r.name) if self.decided_start is not None else None
+        if decided in ("hot", "warm", "cold", "evict"):
+            if r.mode != "direct":
+                self.seen_instances.add((r.provider, r.instance))
+            return "warm" if decided == "evict" else decided  # evict: a new instance after evicting sleepers
         if r.mode == "direct":
             return "hot" if prov_seen < r.created else "cold"
         key = (r.provider, r.instance)
@@ -193,3 +200,40 @@ class Observer:
             if r.start in out:
                 out[r.start] += 1
         return out
+
+
+class ControllerStarts:
+    """How the controller bound each requester, from its event-log file (CONTRACTS.md B1
+    ``binding`` records: the ``bind`` event's ``start``). Pods alone cannot tell a woken
+    launcher instance from one recreated with the same id after an eviction; the
+    controller's decision can."""
+
+    def __init__(self, path: str, namespace: str) -> None:
+        self.path = path
+        self.prefix = f"binding/{namespace}/"
+        self.starts: dict[str, str] = {}
+        self._seq = 0
+
+    def __call__(self, requester: str) -> str | None:
+        self._refresh()
+        return self.starts.get(requester)
+
+    def _refresh(self) -> None:
+        import os
+
+        from fma.events import read_log_file
+
+        if not os.path.exists(self.path):
+            return
+        try:
+            records = read_log_file(self.path)
+        except Exception:  # unreadable now (being written): keep what we have
+            return
+        for rec in records:
+            seq, _ts, actor, machine, event, _src, _dst, data, _v = rec
+            if seq <= self._seq:
+                continue
+            self._seq = seq
+            if machine == "binding" and event == "bind" and actor.startswith(self.prefix) \
+                    and isinstance(data, dict) and data.get("start"):
+                self.starts[actor[len(self.prefix):]] = str(data["start"])

@@ -121,7 +121,9 @@ def isc(model: str, port: int, engine: str, time_scale: float) -> dict[str, Any]
         "apiVersion": "fma.llm-d.ai/v1alpha1", "kind": "InferenceServerConfig",
         "metadata": {"name": isc_name(model, port)},
         "spec": {"modelServerConfig": {"port": port, "options": options, "env_vars": env,
-                                       "labels": {"fma.llm-d.ai/local-model": _label(model)}},
+                                       # routing metadata put on the serving launcher; our own
+                                       # fma.llm-d.ai/ prefix is reserved there (controller's keys)
+                                       "labels": {"local.fma.llm-d.ai/model": _label(model)}},
                  "launcherConfigName": LAUNCHER_CONFIG},
     }
 

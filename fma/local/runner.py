@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from fma.local import podspecs
-from fma.local.observe import Observer, Requester
+from fma.local.observe import ControllerStarts, Observer, Requester
 from fma.local.scenario import Scenario, Step
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,8 @@ class ScenarioRunner:
         self.engine = engine
         self.time_scale = time_scale if time_scale is not None else scenario.time_scale
         self.ns = cluster.opts.namespace
-        self.obs = Observer(on_note=on_note)
+        events = os.path.join(getattr(cluster, "dir", "") or "", "controller-events.log")
+        self.obs = Observer(on_note=on_note, decided_start=ControllerStarts(events, self.ns))
         self._stop = threading.Event()
         self._watch: threading.Thread | None = None
         self._iscs: set[str] = set()
