@@ -51,6 +51,7 @@ class Requester:
     instance: str = ""
     start: str = ""
     status_note: str = ""
+    status_since: float | None = None  # when the current status error was first seen
 
     @property
     def ready_seconds(self) -> float | None:
@@ -128,7 +129,10 @@ class Observer:
         err = (meta.get("annotations") or {}).get(ANN_STATUS)
         if err and err != r.status_note:
             r.status_note = err
+            r.status_since = now
             self.note(f"requester {name} status: {err}")
+        elif not err:
+            r.status_since = None
         self._track_server(r, pod, now)
         if r.ready_at is None and is_ready(pod):
             r.ready_at = now

@@ -34,6 +34,10 @@ class RunResult:
     mismatches: list[str] = field(default_factory=list)
 
 
+# how long a requester's status may show a controller error before a `wait: ready` gives up
+STATUS_ERROR_GRACE = 5.0
+
+
 class ScenarioRunner:
     def __init__(self, cluster: Any, scenario: Scenario, engine: str = "sim", time_scale: float | None = None,
                  on_note: Callable[[str], None] | None = None) -> None:
@@ -165,14 +169,26 @@ class ScenarioRunner:
         self._touched = []
         reqs = [self.obs.requesters[n] for n in names if n in self.obs.requesters]
         if step.until == "ready":
-            pred = lambda: all(r.ready_at is not None for r in reqs)  # noqa: E731
+            def stuck() -> list[Requester]:
+                """Requesters whose status has held a controller error for a while: a bad
+                server-patch or ISC does not mend itself, so the wait ends at once."""
+                now = self.obs.clock()
+                return [r for r in reqs if r.ready_at is None and r.status_since is not None
+                        and now - r.status_since >= STATUS_ERROR_GRACE]
+
+            pred = lambda: all(r.ready_at is not None for r in reqs) or bool(stuck())  # noqa: E731
         else:
             # gone from the API server and their GPUs back with the scheduler, so the next
             # requesters are placed on the GPUs these held
             placed = self.cluster.state.where if getattr(self.cluster, "state", None) is not None else {}
             pred = lambda: all(r.gone_at is not None and f"{self.ns}/{r.name}" not in placed  # noqa: E731
                                for r in reqs if r.deleted_at is not None)
-        if not self._poll(pred, step.timeout) or self._stop.is_set():
+        ok = self._poll(pred, step.timeout)
+        if ok and step.until == "ready" and stuck():
+            notes = "; ".join(f"{r.name}: {r.status_note}" for r in stuck())
+            raise ScenarioFailed(f"requester status error (the controller will not serve it as it is): {notes}"
+                                 f"; logs under {self.cluster.dir}")
+        if not ok or self._stop.is_set():
             late = [r.name for r in reqs if (r.ready_at is None if step.until == "ready" else r.gone_at is None)]
             notes = "; ".join(f"{r.name}: {r.status_note}" for r in reqs if r.status_note)
             raise ScenarioFailed(f"timed out after {step.timeout:.0f}s waiting for {late} to be {step.until}"

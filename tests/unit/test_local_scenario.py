@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from fma.local import podspecs, report
-from fma.local.observe import Observer, Requester
-from fma.local.runner import RunResult
+from fma.local.observe import ControllerStarts, Observer, Requester
+from fma.local.runner import RunResult, ScenarioFailed, ScenarioRunner
 from fma.local.scenario import ScenarioError, builtin_names, load, parse
 
 P = "dual-pods.llm-d.ai/"
@@ -144,3 +144,47 @@ def test_a_bad_launchers_section_is_refused_with_the_scenario_named() -> None:
 
     with pytest.raises(ScenarioError, match="my.yaml: `launchers`"):
         parse({"steps": [{"create": "a", "model": "m"}], "launchers": {"per_node": "two"}}, "my.yaml")
+
+
+def test_the_controllers_bind_decision_names_the_start_an_instance_recreated_with_its_old_id_is_warm(tmp_path) -> None:
+    from fma.events import FileLog
+
+    log = FileLog(tmp_path / "controller-events.log")
+    log.append("binding/ns/a", "binding", "bind", "unbound", "binding", {"provider": "l", "start": "warm"})
+    log.append("binding/ns/c", "binding", "bind", "unbound", "binding", {"provider": "l", "start": "evict"})
+    log.append("binding/other/c", "binding", "bind", "unbound", "binding", {"provider": "l", "start": "hot"})
+    starts = ControllerStarts(str(tmp_path / "controller-events.log"), "ns")
+    t = [0.0]
+    obs = Observer(clock=lambda: t[0], decided_start=starts)
+    obs.on_pod("ADDED", pod("launcher-x"))
+    t[0] = 1
+    for name in "ac":
+        obs.expect_requester(Requester(name, "launcher", "m", 1, created=t[0]))
+        obs.on_pod("MODIFIED", pod(name, uid=name, ready=True, dual="launcher-x", instance="I1"))
+        t[0] += 1
+    # from pods alone c (same instance id as a) would look hot; the controller evicted and recreated it
+    assert [obs.requesters[n].start for n in "ac"] == ["warm", "warm"]
+    assert ControllerStarts(str(tmp_path / "missing.log"), "ns")("a") is None
+
+
+class _Cluster:
+    dir = "/nowhere"
+    opts = type("Opts", (), {"namespace": "ns"})()
+    state = None
+
+
+def test_a_wait_for_ready_ends_at_once_on_a_lasting_controller_status_error() -> None:
+    from fma.local.scenario import Step
+
+    sc = parse({"name": "t", "steps": [{"create": "r", "mode": "direct", "model": "m"}, {"wait": "ready"}]}, "t")
+    runner = ScenarioRunner(_Cluster(), sc)
+    t = [0.0]
+    runner.obs.clock = lambda: t[0]
+    runner.obs.expect_requester(Requester("r", "direct", "m", 1, created=0.0))
+    runner._touched = ["r"]
+    bad = pod("r")
+    bad["metadata"]["annotations"] = {P + "status": '{"Errors": ["server-patch is not YAML"]}'}
+    runner.obs.on_pod("ADDED", bad)
+    t[0] = 6.0  # past the grace
+    with pytest.raises(ScenarioFailed, match="server-patch is not YAML"):
+        runner._wait(Step(op="wait", until="ready", timeout=300))
