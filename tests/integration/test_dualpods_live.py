@@ -266,3 +266,21 @@ def test_bad_patch_goes_to_status_annotation_and_creates_nothing(rig):
     rig.wait(lambda: N.ANN_STATUS in P.annotations(rig.kube.get("pods", "r1")))
     assert "not valid YAML" in P.annotations(rig.kube.get("pods", "r1"))[N.ANN_STATUS]
     assert not any(v == "create" for v, _ in rig.kube.calls)
+
+
+def test_host_memory_byte_budget_deletes_the_lru_sleeper_on_the_node_beyond_fma():
+    rig = Rig(sleeper_limit=10, host_memory_budget=250)
+    try:
+        names = []
+        for i, model in enumerate(["m1", "m2", "m3"]):
+            patch = patch_for(model).replace("spec:", f"metadata:\n  annotations: {{{N.ANN_SLEEPER_BYTES}: '100'}}\nspec:", 1)
+            rig.add_requester(f"r{i}", model, (f"GPU-n1-{i}",), patch=patch)
+            rig.wait(lambda: rig.ready(f"r{i}"))
+            names.append(P.name(rig.provider_of(f"r{i}")))
+            rig.kube.delete("pods", f"r{i}")
+            rig.wait(lambda: rig.kube.get("pods", f"r{i}") is None)
+        # three sleepers of 100 B each on one node, budget 250 B: the least recently used goes
+        rig.wait(lambda: rig.kube.get("pods", names[0]) is None)
+        assert all(P.sleeping(rig.kube.get("pods", n)) for n in names[1:])
+    finally:
+        rig.close()
