@@ -76,6 +76,7 @@ class Api:
             self.registry.add(r)
         self.store.resolver = self.registry.by_key  # type: ignore[method-assign]
         self.bookmark_interval = bookmark_interval
+        self.namespace_finalize_delay = 1.0  # seconds between a Namespace's delete and its removal
         self.strict_unknown = True
         self.stopping = threading.Event()
         # RBAC stand-in: (user or "*", group_resource such as "nodes" or
@@ -126,9 +127,18 @@ class Api:
         return ApiError(422, validation.invalid_message(r.group_kind, name, errs), "Invalid",
                         {"name": name, "group": r.group, "kind": r.kind, "causes": [e.cause() for e in errs]})
 
-    def _check_namespace(self, r: Resource, ns: str | None) -> None:
-        if r.namespaced and ns and self.store.peek("/namespaces", "", ns) is None:
+    def _check_namespace(self, r: Resource, ns: str | None, name: str = "") -> None:
+        if not (r.namespaced and ns):
+            return
+        ns_obj = self.store.peek("/namespaces", "", ns)
+        if ns_obj is None:
             raise errors.not_found("namespaces", ns)
+        if ns_obj["metadata"].get("deletionTimestamp"):
+            raise ApiError(403, f'{r.group_resource} "{name}" is forbidden: unable to create new content in namespace '
+                           f"{ns} because it is being terminated", "Forbidden",
+                           {"name": name, "group": r.group, "kind": r.plural, "causes": [{
+                               "reason": "NamespaceTerminating", "field": "metadata.namespace",
+                               "message": f"namespace {ns} is being terminated"}]})
 
     def _prepare(self, r: Resource, obj: Obj, q: dict[str, str], old: Obj | None) -> list[str]:
         """Defaults, pruning and validation shared by create and update; returns warnings."""
@@ -225,7 +235,7 @@ class Api:
                 raise errors.bad_request("the namespace of the provided object does not match the namespace "
                                          "sent on the request")
             md["namespace"] = t.namespace or md.get("namespace") or "default"
-        self._check_namespace(r, md.get("namespace"))
+        self._check_namespace(r, md.get("namespace"), md.get("name") or md.get("generateName") or "")
         if not md.get("name") and not md.get("generateName"):
             raise self._invalid(r, "", [validation.FieldError("metadata.name", "Required",
                                                               detail="name or generateName is required")])
@@ -262,7 +272,7 @@ class Api:
             obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
         elif r.key == "/namespaces":
             obj["status"] = {"phase": "Active"}
-            obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+            obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
             obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"].get("name")
         elif r.key == "apps/replicasets":
             obj.setdefault("spec", {}).setdefault("replicas", 1)
@@ -416,17 +426,53 @@ class Api:
             cur = self.store.peek(r.key, ns, t.name or "")
             if cur is not None:
                 self._admit(t, "DELETE", cur, None, user)
+            if r.key == "/namespaces" and cur is not None and not dry:
+                return self._with_kind(r, self._terminate_namespace(cur))
             obj, gone = self.store.delete(r, ns, t.name or "", None if grace is None else int(grace), prop,
                                           pre.get("uid"), pre.get("resourceVersion"), dry)
             if gone and not dry:
-                if r.key == "/namespaces":
-                    self._empty_namespace(t.name or "")
-                elif r.key == "apiextensions.k8s.io/customresourcedefinitions":
+                if r.key == "apiextensions.k8s.io/customresourcedefinitions":
                     spec = obj.get("spec") or {}
                     group, plural = spec.get("group", ""), (spec.get("names") or {}).get("plural", "")
                     self.store.objects.pop(f"{group}/{plural}", None)
                     self.registry.remove_crd(group, plural)
         return self._with_kind(r, obj)
+
+    def _terminate_namespace(self, cur: Obj) -> Obj:
+        """Like the real server: the Namespace turns ``Terminating`` (no new content may be
+        created in it; what is in it can still be read and deleted) and the namespace
+        controller empties and removes it a moment later (``namespace_finalize_delay``), so a
+        ``kubectl delete -f`` listing the Namespace first still finds the objects after it."""
+        name = cur["metadata"]["name"]
+        if cur["metadata"].get("deletionTimestamp"):
+            raise ApiError(409, f'Operation cannot be fulfilled on namespaces "{name}": The system is ensuring all '
+                           "content is removed from this namespace.  Upon completion, this namespace will "
+                           "automatically be purged by the system.", "Conflict",
+                           {"name": name, "kind": "namespaces"})
+        new = copy.deepcopy(cur)
+        new["metadata"]["deletionTimestamp"] = now_rfc3339()
+        new["metadata"]["deletionGracePeriodSeconds"] = 0
+        new.setdefault("status", {})["phase"] = "Terminating"
+        r = self.registry.by_key("/namespaces")
+        assert r is not None
+        out = self.store._commit(r, "MODIFIED", new, cur)  # update() keeps deletionTimestamp server-owned
+        timer = threading.Timer(self.namespace_finalize_delay, self._finish_namespace, (name,))
+        timer.daemon = True
+        timer.start()
+        log.info("namespace %s terminating; emptied and removed in %.1fs", name, self.namespace_finalize_delay)
+        return out
+
+    def _finish_namespace(self, name: str) -> None:
+        r = self.registry.by_key("/namespaces")
+        if r is None or self.store.closed or self.stopping.is_set():
+            return
+        with self.store.lock:
+            try:
+                self._empty_namespace(name)
+                if self.store.peek(r.key, "", name) is not None:
+                    self.store.delete(r, "", name, 0)
+            except ApiError as exc:
+                log.warning("namespace %s: finishing its deletion: %s", name, exc.status().get("message"))
 
     def _empty_namespace(self, ns: str) -> None:
         for key in list(self.store.objects):
@@ -477,10 +523,15 @@ class Api:
         def mine(o: Obj | None) -> bool:
             return o is not None and (ns is None or o["metadata"].get("namespace") == ns) and match(o)
 
-        if rv_param in ("", "0"):
+        initial_events = _bool(q.get("sendInitialEvents"))
+        if rv_param in ("", "0") or initial_events:
             items, cursor = store.list(r, ns, lambda o: match(o))
             for o in items:
                 yield {"type": "ADDED", "object": self._with_kind(r, o)}
+            if initial_events:  # a streaming list (client-go's WatchList, kubectl delete --wait) ends with this
+                yield {"type": "BOOKMARK", "object": {
+                    "kind": r.kind, "apiVersion": r.api_version, "metadata": {
+                        "resourceVersion": str(cursor), "annotations": {"k8s.io/initial-events-end": "true"}}}}
         else:
             cursor = int(rv_param)
         last_bm = time.monotonic()

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from fma.kube.emulator import discovery, errors
+from fma.kube.emulator import discovery, errors, protobuf
 from fma.kube.emulator.admission import UserInfo, user_from_headers
 from fma.kube.emulator.api import Api
 from fma.kube.emulator.errors import ApiError
@@ -77,6 +77,8 @@ class Handler(BaseHTTPRequestHandler):
     def _decode(self, raw: bytes) -> Any:
         if not raw:
             return None
+        if protobuf.is_protobuf(self.headers.get("Content-Type")):
+            return protobuf.decode(raw)
         try:
             return json.loads(raw)
         except ValueError:
