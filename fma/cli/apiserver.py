@@ -24,6 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "works. Repeatable. Policies created later through the API are enforced too. The request's user "
                    "is the Impersonate-User header (kubectl --as), or system:serviceaccount:NS:NAME for a bearer "
                    "token 'sa:NS:NAME', else 'admin'")
+    p.add_argument("--authorization-mode", choices=["AlwaysAllow", "RBAC"], default=None,
+                   help="RBAC: requests of users other than 'admin' (service accounts by token, --as users) must be "
+                   "allowed by the stored Roles/ClusterRoles and bindings, or get the real server's 403 "
+                   "(default AlwaysAllow, or $FMA_EMULATOR_AUTHORIZATION_MODE). What service accounts asked for "
+                   "is listed at /debug/fma/access either way")
     p.add_argument("--history", type=int, default=10000,
                    help="watch events kept; older resourceVersions answer 410 Expired (default 10000)")
     p.set_defaults(handler=_run)
@@ -43,7 +48,8 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     try:
         emu = Emulator(port=args.port, crd_dir=crds, persist=args.persist, host=args.host,
-                       history=args.history, admission_policies=args.admission_policies).start()
+                       history=args.history, admission_policies=args.admission_policies,
+                       authorization_mode=args.authorization_mode).start()
     except FileNotFoundError as exc:
         print(f"fma apiserver: {exc}", file=sys.stderr)
         return 2

@@ -16,6 +16,10 @@ What the test changes, and why (everything else is as rendered / as shipped):
   * example requester: the server-patch's container runs `fma sim-vllm` instead of vLLM (no
     GPU, no model), and both containers bind their pod's own IP ($(POD_IP)) instead of
     0.0.0.0, so the test cannot collide with other processes on this shared machine.
+  * the emulator runs in RBAC mode (FMA_EMULATOR_AUTHORIZATION_MODE=RBAC): the controllers
+    get exactly what the chart's Role, ClusterRole and bindings grant, and the emulator's
+    access record must stay within fma/kube/access.py (the table
+    tests/unit/test_chart_rbac_covers_controllers.py checks the chart against).
   * the gpu-map ConfigMap `fma local` writes into `default` is copied to the chart's
     namespace, as an operator would create it there.
 """
@@ -30,11 +34,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 import yaml
+
+from fma.kube import access
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fma-local")]
 
@@ -72,8 +79,10 @@ def emulator(tmp_path: Path) -> Iterator[Path]:
     """`fma local --serve --no-controller`; yields its kubeconfig."""
     kc, err_path = tmp_path / "kubeconfig", tmp_path / "fma-local.log"
     err = open(err_path, "w+")
+    env = {**os.environ, "FMA_EMULATOR_AUTHORIZATION_MODE": "RBAC"}   # the chart's RBAC is what the controllers get
     proc = subprocess.Popen([sys.executable, "-m", "fma", "local", "--serve", "--no-controller", "--kubeconfig-out",
-                             str(kc), "--state-dir", str(tmp_path / "state")], stdout=subprocess.DEVNULL, stderr=err)
+                             str(kc), "--state-dir", str(tmp_path / "state")], stdout=subprocess.DEVNULL, stderr=err,
+                            env=env)
     try:
         eventually(lambda: proc.poll() is not None or "serving" in err_path.read_text(), 60,
                    "fma local --serve to start")
@@ -210,6 +219,17 @@ def test_rendered_chart_on_emulator_brings_direct_mode_requester_to_ready(emulat
         assert provider["spec"]["nodeName"] == requester["spec"]["nodeName"]
         assert all(p.poll() is None for p, _ in procs), logs()
         assert held >= {"fma-dual-pods-controller"}, held
+
+        # the emulator enforced the chart's RBAC; what the controllers used is all in fma/kube/access.py
+        server = yaml.safe_load(kc.read_text())["clusters"][0]["cluster"]["server"]
+        with urllib.request.urlopen(server + "/debug/fma/access", timeout=10) as resp:
+            record = json.loads(resp.read())
+        assert record["mode"] == "RBAC"
+        used = [r for r in record["requests"] if r["user"].endswith(":fma-fma-controllers")]
+        assert [r for r in used if not r["allowed"]] == [], "denied by the chart's RBAC"
+        beyond = {(r["group"], r["resource"], r["verb"]) for r in used} - access.all_needs()
+        assert not beyond, f"the controllers used {sorted(beyond)}; add them to fma/kube/access.py (and the chart)"
+        assert {(r["group"], r["resource"], r["verb"]) for r in used} >= {("", "pods", "create"), ("", "pods", "watch")}
     finally:
         for p, _ in procs:
             if p.poll() is None:

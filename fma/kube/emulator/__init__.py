@@ -32,12 +32,14 @@ from typing import Any, Sequence
 
 from fma.kube.emulator.api import Api, Target
 from fma.kube.emulator.errors import ApiError
+from fma.kube.emulator.rbac import Authorizer
 from fma.kube.emulator.replicaset import ReplicaSetController
 from fma.kube.emulator.server import Server
 from fma.kube.emulator.store import Store
 
 __all__ = ["Emulator", "Api", "ApiError", "Store"]
 log = logging.getLogger(__name__)
+AUTHZ_ENV = "FMA_EMULATOR_AUTHORIZATION_MODE"
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
@@ -46,7 +48,8 @@ class Emulator:
 
     def __init__(self, port: int = 0, crd_dir: str | None = "crds", persist: str | None = None,
                  host: str = "127.0.0.1", history: int = 10000, bookmark_interval: float = 5.0,
-                 admission_policies: str | Sequence[str] | None = None) -> None:
+                 admission_policies: str | Sequence[str] | None = None,
+                 authorization_mode: str | None = None) -> None:
         self.host, self.port = host, port
         self.crd_dir = crd_dir
         paths = [admission_policies] if isinstance(admission_policies, str) else list(admission_policies or [])
@@ -56,6 +59,8 @@ class Emulator:
         self.admission_policies = paths
         self.persist = persist
         self.api = Api(Store(history=history), bookmark_interval=bookmark_interval)
+        # AlwaysAllow (default) or RBAC; the environment variable reaches an emulator inside `fma local`
+        self.api.authorizer = Authorizer(authorization_mode or os.environ.get(AUTHZ_ENV) or "AlwaysAllow")
         self.rs = ReplicaSetController(self.api)
         self._server: Server | None = None
         self._thread: threading.Thread | None = None

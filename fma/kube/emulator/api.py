@@ -16,6 +16,7 @@ from typing import Any, Iterator
 from fma.kube.emulator import errors, scale, validation
 from fma.kube.emulator.admission import ADMIN, UserInfo
 from fma.kube.emulator.errors import ApiError
+from fma.kube.emulator.rbac import Authorizer
 from fma.kube.emulator.patch import PatchError, json_patch, merge_patch, strategic_merge
 from fma.kube.emulator.resources import Resource, builtin_resources, resources_from_crd
 from fma.kube.emulator.selectors import SelectorError, parse_field_selector, parse_label_selector
@@ -77,6 +78,7 @@ class Api:
         self.store.resolver = self.registry.by_key  # type: ignore[method-assign]
         self.bookmark_interval = bookmark_interval
         self.namespace_finalize_delay = 1.0  # seconds between a Namespace's delete and its removal
+        self.authorizer = Authorizer()
         self.strict_unknown = True
         self.stopping = threading.Event()
         # RBAC stand-in: (user or "*", group_resource such as "nodes" or

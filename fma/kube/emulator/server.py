@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from fma.kube.emulator import discovery, errors, protobuf
+from fma.kube.emulator import discovery, errors, protobuf, rbac
 from fma.kube.emulator.admission import UserInfo, user_from_headers
 from fma.kube.emulator.api import Api
 from fma.kube.emulator.errors import ApiError
@@ -117,6 +117,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(404, "the server could not find the requested resource", "NotFound")
             r = t.resource
             watching = method == "GET" and (q.get("watch") in ("1", "true") or "/watch/" in url.path)
+            api.authorizer.check(api.store, self._user(), rbac.request_verb(method, bool(t.name), watching), r.group,
+                                 f"{r.plural}/{t.sub}" if t.sub else r.plural, t.namespace or "", t.name or "")
             if api.forbidden and ({("*", r.group_resource), (self._user().username, r.group_resource)}
                                   & api.forbidden):
                 raise _forbidden(self._user().username, method, watching, t)
@@ -167,6 +169,8 @@ class Handler(BaseHTTPRequestHandler):
             doc = discovery.api_versions(f"{self.server.server_address[0]}:{self.server.server_address[1]}")
         elif path == "/apis":
             doc = discovery.api_groups(res)
+        elif path == "/debug/fma/access":  # the emulator's own: what service accounts asked for (rbac.py)
+            doc = {"mode": api.authorizer.mode, "requests": api.authorizer.record()}
         elif path in ("/healthz", "/livez", "/readyz"):
             data = b"ok"
             self.send_response(200)
