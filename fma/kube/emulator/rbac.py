@@ -60,7 +60,7 @@ def _rule_allows(rule: Obj, verb: str, group: str, resource: str, name: str) -> 
         return False
     if not ({"*", group} & set(rule.get("apiGroups") or [])):
         return False
-    plural, _, sub = resource.partition("/")
+    sub = resource.partition("/")[2]
     wanted = {resource, "*"} | ({f"*/{sub}"} if sub else set())
     if not (wanted & set(rule.get("resources") or [])):
         return False
