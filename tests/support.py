@@ -32,3 +32,22 @@ def examples(n: int) -> int:
     except ValueError:
         scale = 1.0
     return max(1, int(n * scale))
+
+
+def eventually(cond: "Callable[[], Any]", timeout: float = 20.0, what: str = "", *,
+               interval: float = 0.05, logs: "Callable[[], str] | None" = None) -> "Any":
+    """Poll ``cond`` until it returns something truthy (returned) or ``timeout`` seconds
+    pass (AssertionError naming ``what``, the last value and, if given, ``logs()``)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = cond()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    tail = f"\n{logs()}" if logs is not None else ""
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what or cond} (last: {last!r}){tail}")

@@ -32,15 +32,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 import yaml
 
 from fma.kube import access
+from tests.support import eventually as _eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fma-local")]
 
@@ -52,14 +52,8 @@ P = "dual-pods.llm-d.ai/"
 POD_IP = {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
 
 
-def eventually(cond: Callable[[], Any], timeout: float, what: str, logs: Callable[[], str] = lambda: "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{logs()}")
+def eventually(cond, timeout, what, logs=None):  # type: ignore[no-untyped-def]
+    return _eventually(cond, timeout, what, interval=0.1, logs=logs)
 
 
 def kubectl(kc: Path, *args: str, stdin: str | None = None) -> str:

@@ -11,13 +11,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 
 from fma.local import podspecs
+from tests.support import eventually
 
 pytestmark = [
     pytest.mark.slow,
@@ -28,16 +28,6 @@ KUBECTL = shutil.which("kubectl") or str(Path(sys.executable).parent / "kubectl"
 P = "dual-pods.llm-d.ai/"
 # the provider is a copy of the requester (server-patch), app label included; the role tells them apart
 REQUESTERS = "app=chat,fma.llm-d.ai/local-role=requester"
-
-
-def eventually(cond: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 @pytest.fixture

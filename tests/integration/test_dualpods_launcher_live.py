@@ -11,18 +11,17 @@ that label has the populator make one (LauncherConfig maxInstances 2).
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import json
 import os
 import signal
-import time
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import httpx
 import pytest
 
 from fma.local import podspecs
+from tests.support import eventually
 
 pytestmark = [
     pytest.mark.slow,
@@ -37,17 +36,6 @@ LC = podspecs.LAUNCHER_CONFIG
 POPULATED = "fma.llm-d.ai/test-launchers"
 TESTS_NODES = 10
 GPU_BYTES = 80 * 10**9
-
-
-def eventually(cond: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = cond()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
 class Live:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable
 
 import pytest
 from kubernetes import client
@@ -16,19 +15,10 @@ from fma.controllers.dualpods import names as N
 from fma.controllers.dualpods.controller import DualPodsController
 from fma.kube.dualpods_port import ClientKubePort
 from fma.kube.emulator import Emulator
+from tests.support import eventually as _until
 
 ROOT = Path(__file__).resolve().parents[2]
 PATCH = "spec:\n  containers:\n  - name: inference-server\n    args: [--model, m]\n"
-
-
-def _until(fn: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = fn()
-        if got:
-            return got
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what or fn}")
 
 
 def _pod(core: client.CoreV1Api, name: str) -> dict | None:

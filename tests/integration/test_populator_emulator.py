@@ -17,6 +17,7 @@ from fma.controllers.populator.memport import make_lc, make_lpp, make_node
 from fma.controllers.populator.stuck import Thresholds
 from fma.events import MemoryLog
 from fma.events.fold import fold_log
+from tests.support import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "default"
@@ -69,13 +70,7 @@ def finish_deletions(rest: Any, stop: threading.Event) -> None:
 
 
 def wait_for(cond: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return eventually(cond, timeout, what)
 
 
 def launchers(rest, node: str | None = None) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -16,16 +16,7 @@ from fma.local.placement import ANN_GPUS, ClusterState
 from fma.local.podnet import PodIPAllocator
 from fma.local.procs import Supervisor
 from fma.local.scheduler import Scheduler
-
-
-def wait_for(cond: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or cond}")
+from tests.support import eventually as wait_for
 
 
 class Env:
