@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -157,7 +158,8 @@ def _run_scenario(cluster: Any, scenario: Any, args: argparse.Namespace, console
     else:
         from rich.console import Console
 
-        report.render(summ, console or Console(file=sys.stdout))
+        # piped (CI logs, `| tee`): rich would assume 80 columns and fold pod names
+        report.render(summ, console or Console(file=sys.stdout, width=None if os.environ.get("COLUMNS") else 120))
     if result.errors:
         return 1
     if args.strict and result.mismatches:

@@ -70,19 +70,29 @@ def summary(res: RunResult, extra: dict[str, Any] | None = None) -> dict[str, An
 
 def render(summary_obj: dict[str, Any], console: Any) -> None:
     """The table a person reads at the end."""
+    from rich import box
     from rich.table import Table
 
-    t = Table(title=f"fma local — scenario {summary_obj['scenario']} ({summary_obj['engine']} engine)")
-    for col in ("requester", "mode", "model", "node", "start", "ready (s)", "provider"):
-        t.add_column(col)
+    rows = summary_obj["requesters"]
+    one_node = len({r["node"] for r in rows}) <= 1
+    cols = [c for c in ("requester", "mode", "model", "node", "start", "ready s", "provider")
+            if not (c == "node" and one_node)]
+    where = f", {rows[0]['node']}" if one_node and rows and rows[0]["node"] else ""
+    t = Table(title=f"fma local — scenario {summary_obj['scenario']} ({summary_obj['engine']} engine{where})",
+              box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for col in cols:
+        # only the model name and a mismatch note wrap: names a person copies into kubectl stay whole
+        t.add_column(col, overflow="fold", no_wrap=col != "model")
     colors = {"hot": "red", "warm": "yellow", "cold": "cyan"}
-    for r in summary_obj["requesters"]:
+    for r in rows:
         start = r["start"] or "-"
         if r["expected_start"] and r["start"] and r["start"] != r["expected_start"]:
-            start += f" (expected {r['expected_start']})"
-        t.add_row(r["name"], r["mode"], r["model"], r["node"] or "-",
-                  f"[{colors.get(r['start'] or '', 'white')}]{start}[/]",
-                  "-" if r["ready_seconds"] is None else f"{r['ready_seconds']:.2f}", r["provider"] or "-")
+            start += "!"  # the expectation_mismatches notes below say what was expected
+        cells = {"requester": r["name"], "mode": r["mode"], "model": r["model"].rsplit("/", 1)[-1],
+                 "node": r["node"] or "-", "start": f"[{colors.get(r['start'] or '', 'white')}]{start}[/]",
+                 "ready s": "-" if r["ready_seconds"] is None else f"{r['ready_seconds']:.2f}",
+                 "provider": r["provider"] or "-"}
+        t.add_row(*(cells[c] for c in cols))
     console.print(t)
     s, m, g = summary_obj["starts"], summary_obj["mean_ready_seconds"], summary_obj["gpu_seconds"]
     def fmt(k: str) -> str:
