@@ -167,7 +167,11 @@ class Store:
                 return copy.deepcopy(old)
             if dry_run:
                 return copy.deepcopy(new)
-            if md.get("deletionTimestamp") and not md.get("finalizers") and not md.get("deletionGracePeriodSeconds"):
+            # a Terminating Namespace is held by the namespace controller (its spec.finalizers
+            # on a real server) until emptied, whatever an update does to its metadata
+            held = r.key == "/namespaces" and (new.get("status") or {}).get("phase") == "Terminating"
+            if md.get("deletionTimestamp") and not md.get("finalizers") and not md.get("deletionGracePeriodSeconds") \
+                    and not held:
                 return self._finalize(r, new)
             return self._commit(r, "MODIFIED", new, old)
 
