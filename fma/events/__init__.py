@@ -8,7 +8,7 @@ from fma.events.record import RECORD_VERSION, Record, RecordError
 from fma.events.codec import decode_record, encode_record
 from fma.events.log import EventLog, Subscription
 from fma.events.memlog import MemoryLog
-from fma.events.filelog import CorruptLogError, FileLog, read_log_file
+from fma.events.filelog import CorruptLogError, FileLog, read_log_file, read_log_from
 
 __all__ = [
     "RECORD_VERSION",
@@ -22,4 +22,5 @@ __all__ = [
     "FileLog",
     "CorruptLogError",
     "read_log_file",
+    "read_log_from",
 ]

@@ -47,7 +47,9 @@ class ScanResult:
     torn: TornTail | None
 
 
-def _scan(path: Path, fh: BinaryIO, keep_records: bool) -> ScanResult:
+def _scan(path: Path, fh: BinaryIO, keep_records: bool, base: int = 0, warn_torn: bool = True) -> ScanResult:
+    """Frames from ``fh``'s position (byte ``base`` of the file) to its end; offsets in the
+    result are relative to ``base``."""
     data = fh.read()
     records: list[Record] = []
     offsets: list[int] = []
@@ -66,7 +68,7 @@ def _scan(path: Path, fh: BinaryIO, keep_records: bool) -> ScanResult:
             break
         length = header(data, pos)[0]
         if length > MAX_RECORD_BYTES:
-            raise CorruptLogError(path, pos, f"frame length {length} exceeds {MAX_RECORD_BYTES}")
+            raise CorruptLogError(path, base + pos, f"frame length {length} exceeds {MAX_RECORD_BYTES}")
         end = pos + hsize + length
         if end > total:
             torn = TornTail(pos, total - pos)
@@ -74,15 +76,15 @@ def _scan(path: Path, fh: BinaryIO, keep_records: bool) -> ScanResult:
         try:
             record = decode(data[pos + hsize : end])
         except RecordError as exc:
-            raise CorruptLogError(path, pos, str(exc)) from None
+            raise CorruptLogError(path, base + pos, str(exc)) from None
         if record.seq != expect and expect >= 0:
-            raise CorruptLogError(path, pos, f"seq {record.seq} does not follow {expect - 1}")
+            raise CorruptLogError(path, base + pos, f"seq {record.seq} does not follow {expect - 1}")
         expect = record.seq + 1
         mark(pos)
         if keep is not None:
             keep(record)
         pos = end
-    if torn is not None:
+    if torn is not None and warn_torn:
         log.warning(
             "%s: torn last frame at byte offset %d (%d bytes) ignored; %d complete records kept",
             path, torn.offset, torn.size, len(offsets),
@@ -95,6 +97,17 @@ def read_log_file(path: str | os.PathLike[str]) -> list[Record]:
     p = Path(path)
     with p.open("rb") as fh:
         return _scan(p, fh, keep_records=True).records
+
+
+def read_log_from(path: str | os.PathLike[str], offset: int = 0) -> tuple[list[Record], int]:
+    """Another process's log, followed: the complete records from byte ``offset`` on, and
+    the offset to pass next time. A torn last frame is a record still being written; it
+    is left for the next call."""
+    p = Path(path)
+    with p.open("rb") as fh:
+        fh.seek(offset)
+        scan = _scan(p, fh, keep_records=True, base=offset, warn_torn=False)
+    return scan.records, offset + scan.good_end
 
 
 class FileLog(EventLog):

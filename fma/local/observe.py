@@ -216,28 +216,21 @@ class ControllerStarts:
         self.path = path
         self.prefix = f"binding/{namespace}/"
         self.starts: dict[str, str] = {}
-        self._seq = 0
+        self._offset = 0  # how far the file has been read
 
     def __call__(self, requester: str) -> str | None:
         self._refresh()
         return self.starts.get(requester)
 
     def _refresh(self) -> None:
-        import os
+        from fma.events import read_log_from
 
-        from fma.events import read_log_file
-
-        if not os.path.exists(self.path):
-            return
         try:
-            records = read_log_file(self.path)
-        except Exception:  # unreadable now (being written): keep what we have
+            records, self._offset = read_log_from(self.path, self._offset)
+        except (OSError, ValueError):  # not there yet, or unreadable: keep what we have
             return
         for rec in records:
-            seq, _ts, actor, machine, event, _src, _dst, data, _v = rec
-            if seq <= self._seq:
-                continue
-            self._seq = seq
+            _seq, _ts, actor, machine, event, _src, _dst, data, _v = rec
             if machine == "binding" and event == "bind" and actor.startswith(self.prefix) \
                     and isinstance(data, dict) and data.get("start"):
                 self.starts[actor[len(self.prefix):]] = str(data["start"])

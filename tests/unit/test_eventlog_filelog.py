@@ -11,7 +11,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from fma.events import CorruptLogError, FileLog, Record, read_log_file
+from fma.events import CorruptLogError, FileLog, Record, read_log_file, read_log_from
 from fma.events.codec import MAX_RECORD_BYTES, encode_record, frame
 
 N = 4
@@ -80,6 +80,23 @@ def test_flush_mode_makes_each_record_visible_to_other_readers_at_once(tmp_path:
         assert [r.seq for r in read_log_file(path)] == [1]
     finally:
         log.close()
+
+
+def test_a_follower_reads_each_record_once_and_leaves_a_record_being_written_for_later(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "events.log"
+    recs = write_log(path)
+    whole = path.read_bytes()
+    last = frame_offsets(path)[-1]
+    path.write_bytes(whole[:last + 3])  # the last record half written
+    with caplog.at_level(logging.WARNING, logger="fma.events.filelog"):
+        first, offset = read_log_from(path)
+    assert first == recs[:-1] and offset == last
+    assert "torn" not in caplog.text  # a writer mid-record is not damage
+    path.write_bytes(whole)
+    rest, end = read_log_from(path, offset)
+    assert rest == recs[-1:] and end == len(whole)
+    assert read_log_from(path, end) == ([], end)
 
 
 def _last_frame_cuts() -> list[int]:
