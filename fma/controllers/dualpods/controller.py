@@ -24,6 +24,7 @@ from fma.controllers.dualpods.decide import decide_node
 from fma.controllers.dualpods.decision import Decision
 from fma.controllers.dualpods.effects import BecomeReady
 from fma.controllers.dualpods.executor import EffectFailed, Executor
+from fma.controllers.dualpods.housekeeping import sleepers_per_gpu
 from fma.controllers.dualpods.journal import Journal
 from fma.controllers.dualpods.launcherwatch import LauncherWatcher
 from fma.controllers.dualpods.port import KubePort, Obj
@@ -38,18 +39,6 @@ def _rv(obj: Obj | None) -> int:
         return int(((obj or {}).get("metadata") or {}).get("resourceVersion") or 0)
     except ValueError:
         return 0
-
-
-def _sleepers_per_gpu(world: World, node: str) -> dict[str, int]:
-    """What the per-GPU sleeper limit counts: sleeping direct providers and launcher instances."""
-    from fma.controllers.dualpods.direct import Claims
-    from fma.controllers.dualpods.launchermode import instance_gpus, launcher_sleepers
-
-    out = world.sleepers_per_gpu(node)
-    for _, inst, _ in launcher_sleepers(world, node, Claims()):
-        for g in instance_gpus(inst):
-            out[g] = out.get(g, 0) + 1
-    return out
 
 
 class DualPodsController:
@@ -239,7 +228,7 @@ class DualPodsController:
         with world.frozen():
             decisions = decide_node(world, node)
             if self.metrics is not None and node:
-                self.metrics.sleepers_on(node, _sleepers_per_gpu(world, node))
+                self.metrics.sleepers_on(node, sleepers_per_gpu(world, node))
         for d in decisions:
             self.journal.decided(world.namespace, d)
             if self.metrics is not None:

@@ -5,7 +5,7 @@ beyond FMA a per-node host-memory byte budget)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from fma.controllers.dualpods import effects as E
 from fma.controllers.dualpods import names as N
@@ -60,47 +60,69 @@ def _one(world: World, prov: Mapping[str, Any], claims: Claims) -> Decision | No
     return None
 
 
-def sleeper_decisions(world: World, node: str, claims: Claims) -> list[Decision]:
-    """Delete least recently used sleepers past the per-GPU limit and the byte budget.
+class Sleeper(NamedTuple):
+    """One sleeper of a node: a direct provider (``key`` its pod) or a launcher instance
+    (``key`` ``<launcher>/<instance id>``), with what stops it."""
 
-    The per-GPU limit counts every sleeper holding the GPU: direct providers and launcher
-    instances alike (a sleeping instance holds the same host memory and the same claim on
-    the GPU's next wake-up as a sleeping provider)."""
-    sleepers = [p for p in world.providers(node)
-                if P.sleeping(p) and P.bound_to(p) is None and not P.deleting(p)
-                and P.name(p) not in claims.pods]
-    # (last used, created, key, gpus, effect, mode): key is the pod, or "<launcher>/<instance id>"
-    items: list[tuple[float, float, str, list[str], Any, str]] = [
-        (P.last_used(p), P.created_ts(p), P.name(p), list(P.accelerators(p) or []),
-         E.DeletePod(P.name(p), ""), "direct") for p in sleepers]
-    items += [(inst.last_used, 0.0, f"{lname}/{inst.id}", instance_gpus(inst), eff, "launcher")
-              for lname, inst, eff in launcher_sleepers(world, node, claims)]
-    lru = sorted(items, key=lambda it: (it[0], it[1], it[2]))
+    last_used: float
+    created: float
+    key: str
+    gpus: list[str]
+    effect: Any  # DeletePod or DeleteInstance, reason to be filled in
+    mode: str  # direct | launcher
+    host_bytes: int | None  # what the byte budget counts (direct providers only)
+
+
+def sleepers(world: World, node: str, claims: Claims) -> list[Sleeper]:
+    """The node's sleepers, least recently used first: what the per-GPU limit counts —
+    direct providers and launcher instances alike (a sleeping instance holds the same host
+    memory and the same claim on the GPU's next wake-up as a sleeping provider)."""
+    out = [Sleeper(P.last_used(p), P.created_ts(p), P.name(p), list(P.accelerators(p) or []),
+                   E.DeletePod(P.name(p), ""), "direct", P.sleeper_bytes(p))
+           for p in world.providers(node)
+           if P.sleeping(p) and P.bound_to(p) is None and not P.deleting(p) and P.name(p) not in claims.pods]
+    out += [Sleeper(inst.last_used, 0.0, f"{lname}/{inst.id}", instance_gpus(inst), eff, "launcher", None)
+            for lname, inst, eff in launcher_sleepers(world, node, claims)]
+    return sorted(out, key=lambda s: (s.last_used, s.created, s.key))
+
+
+def sleepers_per_gpu(world: World, node: str) -> dict[str, int]:
+    """Sleepers per GPU UUID of ``node`` (0 for its other GPUs in the gpu-map): the
+    ``fma_dualpods_sleepers`` gauge, counted as the limit counts them."""
+    out = {g: 0 for g in (world.node_gpus(node) or {})}
+    for s in sleepers(world, node, Claims()):
+        for g in s.gpus:
+            out[g] = out.get(g, 0) + 1
+    return out
+
+
+def sleeper_decisions(world: World, node: str, claims: Claims) -> list[Decision]:
+    """Delete least recently used sleepers past the per-GPU limit and the byte budget."""
+    lru = sleepers(world, node, claims)
     doomed: dict[str, str] = {}
     limit = max(0, world.config.sleeper_limit)
-    per_gpu: dict[str, list[tuple]] = {}
-    for it in lru:
-        for gpu in it[3]:
-            per_gpu.setdefault(gpu, []).append(it)
+    per_gpu: dict[str, list[Sleeper]] = {}
+    for s in lru:
+        for gpu in s.gpus:
+            per_gpu.setdefault(gpu, []).append(s)
     for gpu in sorted(per_gpu):
-        alive = [it for it in per_gpu[gpu] if it[2] not in doomed]
-        for it in alive[: max(0, len(alive) - limit)]:
-            doomed[it[2]] = f"GPU {gpu} has {len(alive)} sleepers, limit {limit}; least recently used"
+        alive = [s for s in per_gpu[gpu] if s.key not in doomed]
+        for s in alive[: max(0, len(alive) - limit)]:
+            doomed[s.key] = f"GPU {gpu} has {len(alive)} sleepers, limit {limit}; least recently used"
     budget = world.config.host_memory_budget
     if budget is not None:
-        by_name = {P.name(p): p for p in sleepers}
-        kept = [it for it in lru if it[2] in by_name and it[2] not in doomed]
-        total = sum(P.sleeper_bytes(by_name[it[2]]) for it in kept)
-        for it in kept:
+        kept = [s for s in lru if s.host_bytes is not None and s.key not in doomed]
+        total = sum(s.host_bytes or 0 for s in kept)
+        for s in kept:
             if total <= budget:
                 break
-            doomed[it[2]] = f"sleepers on {node} hold {total} B of host memory, budget {budget} B"
-            total -= P.sleeper_bytes(by_name[it[2]])
+            doomed[s.key] = f"sleepers on {node} hold {total} B of host memory, budget {budget} B"
+            total -= s.host_bytes or 0
     out = []
-    effects = {it[2]: (it[4], it[5]) for it in items}
+    by_key = {s.key: s for s in lru}
     for key, why in doomed.items():
-        eff, mode = effects[key]
-        if mode == "direct":
+        s = by_key[key]
+        if s.mode == "direct":
             claims.pods.add(key)
-        out.append(Decision(key, "evict-sleeper", why, (replace(eff, reason=why),), mode))
+        out.append(Decision(key, "evict-sleeper", why, (replace(s.effect, reason=why),), s.mode))
     return out

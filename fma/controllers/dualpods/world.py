@@ -125,16 +125,6 @@ class World:
                 return p
         return None
 
-    def sleepers_per_gpu(self, node: str) -> dict[str, int]:
-        """Sleeping, unbound direct providers per GPU UUID of ``node`` (0 for the node's
-        other GPUs in the gpu-map)."""
-        out = {g: 0 for g in (self.node_gpus(node) or {})}
-        for p in self.providers(node):
-            if P.sleeping(p) and P.bound_to(p) is None and not P.deleting(p):
-                for g in P.accelerators(p) or ():
-                    out[g] = out.get(g, 0) + 1
-        return out
-
     def node_gpus(self, node: str) -> Mapping[str, int] | None:
         if self.gpu_map is None:
             return None
