@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--namespace", default="default", help="namespace to manage (default: default)")
     p.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, "
                    "or in-cluster)")
-    p.add_argument("--sleeper-limit", type=int, default=1, help="sleepers allowed per GPU, direct providers and launcher instances alike; past it the least recently used goes (default 1)")
+    p.add_argument("--sleeper-limit", type=int, default=1,
+                   help="sleepers allowed per GPU, direct providers and launcher instances alike; past it "
+                   "the least recently used goes (default 1)")
     p.add_argument("--host-memory-budget", default=None,
                    help="bytes of sleepers allowed per node, e.g. 200GB (beyond FMA; default: no budget)")
     p.add_argument("--local-volume", default="", help="value of {{ .LocalVolume }} in server patches "

@@ -375,3 +375,10 @@ def test_watch_slower_than_the_expectation_timeout_still_never_double_creates(wo
     port.deliver()
     pop.reconcile()
     assert [v for v, _ in port.calls].count("create") == 2 and len(launchers(port)) == 2
+
+
+def test_the_populator_knows_the_launchers_own_empty_instance_signature_and_annotation() -> None:
+    from launcher import podnotifier
+
+    assert N.EMPTY_SIGNATURE == podnotifier.signature([])
+    assert N.ANN_INSTANCE_SIGNATURE == podnotifier.ANNOTATION

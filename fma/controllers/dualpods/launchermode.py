@@ -374,5 +374,5 @@ def instance_gpus(inst: InstanceView) -> list[str]:
     return [g for g in (inst.annotations.get(ANN_INST_GPUS) or "").split(",") if g]
 
 
-__all__ = ["launcher_sleepers", "instance_gpus", "ANN_INST_GPUS", "decide_launcher", "launcher_decisions", "launcher_pod", "routing_metadata",
-           "unbind_launcher", "launcher_node", "ANN_INST_ISC", "ANN_INST_DIGEST"]
+__all__ = ["decide_launcher", "launcher_decisions", "launcher_pod", "launcher_sleepers", "instance_gpus",
+           "routing_metadata", "unbind_launcher", "launcher_node", "ANN_INST_ISC", "ANN_INST_DIGEST", "ANN_INST_GPUS"]
