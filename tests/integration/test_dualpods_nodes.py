@@ -15,6 +15,7 @@ from fma.controllers.dualpods import names as N
 from fma.controllers.dualpods.controller import DualPodsController
 from fma.kube.dualpods_port import ClientKubePort
 from fma.kube.emulator import Emulator
+from fma.kube.emulator.rbac import RBAC_GROUP as RBAC, Authorizer
 from tests.support import eventually as _until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,7 +90,15 @@ def test_without_the_right_to_list_nodes_it_warns_once_runs_on_and_resumes_when_
         cluster, caplog: pytest.LogCaptureFixture) -> None:
     emu, api, core = cluster
     sa = "system:serviceaccount:default:fma-controller"
-    emu.api.forbidden.add((sa, "nodes"))  # no ClusterRoleBinding for the controller's account
+    # RBAC: the controller's account may do anything in its namespace, but no
+    # ClusterRoleBinding lets it see nodes yet
+    emu.api.authorizer = Authorizer("RBAC")
+    rbac = client.RbacAuthorizationV1Api(api)
+    everything = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]
+    rbac.create_namespaced_role("default", {"metadata": {"name": "all"}, "rules": everything})
+    rbac.create_namespaced_role_binding("default", {
+        "metadata": {"name": "all"}, "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": "all"},
+        "subjects": [{"kind": "ServiceAccount", "name": "fma-controller", "namespace": "default"}]})
     r1, _ = _bound_pair(core, "n1")
     cfg = client.Configuration()
     cfg.host, cfg.api_key = emu.url, {"authorization": "Bearer sa:default:fma-controller"}
@@ -107,7 +116,12 @@ def test_without_the_right_to_list_nodes_it_warns_once_runs_on_and_resumes_when_
         core.delete_node("n1")
         assert ctl.wait_idle(10)
         assert not _gone_or_deleting(core, r1)  # a node it cannot see is not taken for gone
-        emu.api.forbidden.discard((sa, "nodes"))
+        rbac.create_cluster_role({"metadata": {"name": "node-view"}, "rules": [
+            {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]}]})
+        rbac.create_cluster_role_binding({
+            "metadata": {"name": "node-view"},
+            "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": "node-view"},
+            "subjects": [{"kind": "ServiceAccount", "name": "fma-controller", "namespace": "default"}]})
         _until(lambda: _gone_or_deleting(core, r1), what=f"{r1} deleted once nodes may be watched")
         assert any("may be listed now" in r.getMessage() for r in caplog.records)
     finally:

@@ -81,10 +81,6 @@ class Api:
         self.authorizer = Authorizer()
         self.strict_unknown = True
         self.stopping = threading.Event()
-        # RBAC stand-in: (user or "*", group_resource such as "nodes" or
-        # "leases.coordination.k8s.io") pairs whose requests are refused with 403, as for a
-        # service account that no RoleBinding allows; change it at any time
-        self.forbidden: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------ routing
     def route(self, path: str) -> Target | None:
