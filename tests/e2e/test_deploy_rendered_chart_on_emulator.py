@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -41,12 +40,12 @@ import yaml
 
 from fma.kube import access
 from tests.support import eventually as _eventually
+from tests.support import fma_local_serving, kubectl
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fma-local")]
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "deploy" / "examples" / "direct-mode" / "requester-replicaset.yaml"
-KUBECTL = shutil.which("kubectl") or str(Path(sys.executable).parent / "kubectl")
 NS = "fma"
 P = "dual-pods.llm-d.ai/"
 POD_IP = {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
@@ -56,13 +55,6 @@ def eventually(cond, timeout, what, logs=None):  # type: ignore[no-untyped-def]
     return _eventually(cond, timeout, what, interval=0.1, logs=logs)
 
 
-def kubectl(kc: Path, *args: str, stdin: str | None = None) -> str:
-    out = subprocess.run([KUBECTL, "--kubeconfig", str(kc), *args], capture_output=True, text=True, timeout=60,
-                         input=stdin)
-    assert out.returncode == 0, f"kubectl {' '.join(args)} failed:\n{out.stderr}"
-    return out.stdout
-
-
 def tail(path: Path, n: int = 4000) -> str:
     return f"--- {path.name}\n{path.read_text(errors='replace')[-n:]}" if path.exists() else ""
 
@@ -70,25 +62,10 @@ def tail(path: Path, n: int = 4000) -> str:
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[Path]:
     """`fma local --serve --no-controller`; yields its kubeconfig."""
-    kc, err_path = tmp_path / "kubeconfig", tmp_path / "fma-local.log"
-    err = open(err_path, "w+")
-    env = {**os.environ, "FMA_EMULATOR_AUTHORIZATION_MODE": "RBAC"}   # the chart's RBAC is what the controllers get
-    proc = subprocess.Popen([sys.executable, "-m", "fma", "local", "--serve", "--no-controller", "--kubeconfig-out",
-                             str(kc), "--state-dir", str(tmp_path / "state")], stdout=subprocess.DEVNULL, stderr=err,
-                            env=env)
-    try:
-        eventually(lambda: proc.poll() is not None or "serving" in err_path.read_text(), 60,
-                   "fma local --serve to start")
-        assert proc.poll() is None, err_path.read_text()
+    # the chart's RBAC is what the controllers get
+    with fma_local_serving(tmp_path, "--no-controller", env={"FMA_EMULATOR_AUTHORIZATION_MODE": "RBAC"},
+                           start_timeout=60) as (kc, _):
         yield kc
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        err.close()
 
 
 def render(tmp_path: Path) -> list[dict[str, Any]]:

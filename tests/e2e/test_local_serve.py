@@ -8,8 +8,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,7 +15,7 @@ from typing import Any, Iterator
 import pytest
 
 from fma.local import podspecs
-from tests.support import eventually
+from tests.support import eventually, fma_local_serving, kubectl
 
 pytestmark = [
     pytest.mark.slow,
@@ -32,24 +30,8 @@ REQUESTERS = "app=chat,fma.llm-d.ai/local-role=requester"
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    kc = tmp_path / "kubeconfig"
-    state = tmp_path / "state"
-    err = open(tmp_path / "stderr.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "fma", "local", "--serve", "--kubeconfig-out", str(kc),
-                             "--state-dir", str(state)], stdout=subprocess.DEVNULL, stderr=err)
-    try:
-        eventually(lambda: proc.poll() is not None or "serving" in (tmp_path / "stderr.log").read_text(), 90,
-                   "fma local --serve to start")
-        assert proc.poll() is None, (tmp_path / "stderr.log").read_text()
-        yield str(kc), state
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        err.close()
+    with fma_local_serving(tmp_path) as (kc, _):
+        yield str(kc), tmp_path / "state"
 
 
 def requester_replicaset(name: str) -> dict[str, Any]:
@@ -61,12 +43,6 @@ def requester_replicaset(name: str) -> dict[str, Any]:
             "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
                      "template": {"metadata": {"labels": labels, "annotations": meta["annotations"]},
                                   "spec": pod["spec"]}}}
-
-
-def kubectl(kc: str, *args: str) -> str:
-    out = subprocess.run([KUBECTL, "--kubeconfig", kc, *args], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, f"kubectl {' '.join(args)}: {out.stderr}"
-    return out.stdout
 
 
 def ready(pod: Any) -> bool:
